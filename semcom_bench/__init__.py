@@ -1,0 +1,3 @@
+"""semcom-bench: benchmark generative semantic communication over noisy channels."""
+
+__version__ = "0.1.0"

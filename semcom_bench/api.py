@@ -1,0 +1,61 @@
+"""The Python API behind the CLI: usable on its own.
+
+>>> from semcom_bench import api
+>>> out = api.run(api.build_config(grid="psnr", limit=4))      # doctest: +SKIP
+>>> print(api.report(out, "markdown"))                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from semcom_bench import results
+from semcom_bench.config import RunConfig, build_config, load_toml
+from semcom_bench.errors import UserError
+from semcom_bench.runner import ProgressFactory, _null_progress, run_matrix
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when a GPU is present else 'cpu'; an unusable device is a UserError."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: no CUDA GPU is visible here; use --device cpu or auto")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise UserError(f"--device {device!r} is not known; use cpu, cuda, cuda:N or auto")
+    return device
+
+
+def run(config: RunConfig, progress: ProgressFactory = _null_progress) -> dict[str, Any]:
+    """Run ``config``'s matrix (resuming from the cache) and save results in ``config.out``.
+
+    Returns the summary dict (rows, counts, timings, skipped metrics, ``out``).
+    """
+    config.device = resolve_device(config.device)
+    summary = run_matrix(config, progress)
+    frame = results.to_frame(summary["rows"], config.dataset.label, config.grid, summary["limited"])
+    prov = results.provenance(config.to_dict(), summary)
+    results.save(config.out, frame, prov)
+    summary["out"] = config.out
+    summary["frame"] = frame
+    return summary
+
+
+def report(out: str | Path, fmt: str = "markdown", metrics: list[str] | None = None) -> str:
+    """Render the tables of the run saved in ``out`` as latex, markdown or csv."""
+    from semcom_bench.report.tables import render
+
+    if fmt not in ("latex", "markdown", "csv"):
+        raise UserError(f"unknown report format {fmt!r}; use latex, markdown or csv")
+    frame, prov = results.load(out)
+    if metrics:
+        unknown = sorted(set(metrics) - set(frame["metric"]) - set(frame["output"]))
+        if unknown:
+            raise UserError(f"metric(s) {', '.join(unknown)} not in the results of {out}; present: {', '.join(sorted(set(frame['metric'])))}")
+    return render(frame, prov, fmt, metrics)
+
+
+__all__ = ["run", "report", "build_config", "load_toml", "resolve_device", "RunConfig"]

@@ -1,0 +1,13 @@
+"""The component modules that register methods, channels, metrics and data sets.
+
+Importing one of these modules must stay cheap: heavy libraries are imported inside the
+component, when it is built or first used.
+"""
+
+MODULES = [
+    "semcom_bench.data.synthetic_streets",
+    "semcom_bench.channels.awgn",
+    "semcom_bench.methods.full_image",
+    "semcom_bench.metrics.image_quality",
+    "semcom_bench.metrics.bits",
+]

@@ -1,0 +1,35 @@
+"""Shared CLI plumbing: consoles, and turning user mistakes into one line + exit code 2."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import typer
+from rich.console import Console
+
+from semcom_bench.errors import UserError
+
+out_console = Console()
+err_console = Console(stderr=True)
+
+
+def print_error(message: str) -> None:
+    err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+
+
+def command(app: typer.Typer, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Like ``app.command(...)``, but a :class:`UserError` prints one line and exits with code 2."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*a: Any, **k: Any) -> Any:
+            try:
+                return func(*a, **k)
+            except UserError as exc:
+                print_error(str(exc))
+                raise typer.Exit(2) from None
+
+        return app.command(*args, **kwargs)(wrapper)
+
+    return decorate

@@ -1,0 +1,251 @@
+"""Top-level commands: run, report, plot, list. Sub-command groups are added at the bottom."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from semcom_bench import __version__
+from semcom_bench.cli.common import command, err_console, out_console, print_error
+from semcom_bench.errors import UserError
+
+app = typer.Typer(
+    name="semcom-bench",
+    help="Benchmark generative semantic communication: methods x channels x SNR grids, scored for meaning.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_OUT = Path("semcom-results")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out_console.print(f"semcom-bench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Benchmark generative semantic communication.
+
+    **Examples**
+
+        semcom-bench run --grid psnr
+        semcom-bench report --format latex
+        semcom-bench plot
+        semcom-bench list methods
+    """
+
+
+def set_threads(threads: Optional[int]) -> None:
+    """Use ``threads`` torch threads (default: all cores)."""
+    import torch
+
+    n = threads or int(os.environ.get("SEMCOM_THREADS", 0)) or (os.cpu_count() or 1)
+    torch.set_num_threads(n)
+
+
+@command(app, epilog="""**Examples**
+
+    semcom-bench run --grid psnr
+    semcom-bench run --grid snr --methods full-image --channels awgn --limit 4
+    semcom-bench run --values 0:20:2 --metrics psnr,ssim
+    semcom-bench run --config paper.toml --out results/paper
+""")
+def run(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file with the whole matrix; flags override it."),
+    grid: Optional[str] = typer.Option(None, help="Named SNR grid: psnr (100,30,20,15,10,5,1) or snr (0,3,6,9,12 dB)."),
+    values: Optional[str] = typer.Option(None, help="Any other grid in dB: '0,5,10' or start:stop:step '0:20:2'."),
+    methods: Optional[str] = typer.Option(None, help="Comma-separated methods, with parameters as name(k=v). Default: full-image."),
+    channels: Optional[str] = typer.Option(None, help="Comma-separated channels. Default: awgn."),
+    metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics. Default: psnr,ssim,ms-ssim,bits."),
+    dataset: Optional[str] = typer.Option(None, help="Data set, with parameters as name(k=v). Default: synthetic-streets."),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N samples (results are marked limited)."),
+    seed: Optional[str] = typer.Option(None, help="Seed or comma-separated seeds. Default: 0."),
+    out: Optional[Path] = typer.Option(None, help=f"Results folder. Default: {DEFAULT_OUT}."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Cache folder. Default: $SEMCOM_CACHE or ~/.cache/semcom-bench."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N or auto. Default: cpu."),
+    batch_size: Optional[int] = typer.Option(None, help="Images per batch. Default: 8."),
+    threads: Optional[int] = typer.Option(None, help="Torch CPU threads. Default: all cores."),
+) -> None:
+    """Run a matrix of methods x channels x SNR values, resuming from the cache."""
+    from semcom_bench import api
+    from semcom_bench.progress import rich_progress
+
+    set_threads(threads)
+    file = api.load_toml(config) if config else None
+    cfg = api.build_config(
+        file, grid=grid, values=values, methods=methods, channels=channels, metrics=metrics, dataset=dataset,
+        limit=limit, seeds=seed, out=out, cache_dir=cache_dir, device=device, batch_size=batch_size,
+    )
+    n_cells = len(cfg.methods) * len(cfg.channels) * len(cfg.values) * len(cfg.seeds)
+    err_console.print(
+        f"[bold]semcom-bench run[/]: {cfg.dataset.label} x {len(cfg.methods)} method(s) x {len(cfg.channels)} channel(s) "
+        f"x {len(cfg.values)} SNR value(s) x {len(cfg.seeds)} seed(s) = {n_cells} cells"
+        + (f", limited to {cfg.limit} samples" if cfg.limit else "")
+    )
+    try:
+        summary = api.run(cfg, progress=rich_progress)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: finished images are cached; run the same command again to resume.")
+        raise typer.Exit(130)
+    counts, timings = summary["counts"], summary["timings"]
+    for name, reason in summary["skipped"].items():
+        err_console.print(f"[yellow]skipped metric {name}[/]: {reason}")
+    out_console.print(
+        f"{counts['generated']} image(s) generated, {counts['cached']} from cache "
+        f"({timings['generate_s']:.1f} s generating, {timings['score_s']:.1f} s scoring)."
+    )
+    out_console.print(f"results: {cfg.out / 'results.parquet'} (and results.csv, provenance.json)")
+    out_console.print(f"next: semcom-bench report --out {cfg.out} --format latex")
+
+
+@command(app, epilog="""**Examples**
+
+    semcom-bench report
+    semcom-bench report --format latex --output tables.tex
+    semcom-bench report --format markdown --metrics psnr,ssim
+""")
+def report(
+    out: Path = typer.Option(DEFAULT_OUT, help="Results folder written by 'run'."),
+    format: str = typer.Option("markdown", "--format", "-f", help="latex, markdown or csv."),
+    metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics or outputs to include. Default: all."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of the terminal."),
+    standalone: bool = typer.Option(False, help="LaTeX only: wrap the tables in a compilable document."),
+) -> None:
+    """Print the paper's tables: rows methods, columns SNR values, mean ± std, best in bold."""
+    from semcom_bench import api
+
+    text = api.report(out, format, [m.strip() for m in metrics.split(",")] if metrics else None)
+    if standalone and format == "latex":
+        from semcom_bench.report.tables import latex_document
+
+        text = latex_document(text)
+    if output:
+        try:
+            output.write_text(text)
+        except OSError as exc:
+            raise UserError(f"cannot write {output} ({exc.strerror}); choose a writable --output path") from None
+        err_console.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@command(app, epilog="""**Examples**
+
+    semcom-bench plot
+    semcom-bench plot --metrics psnr,ssim --snrs 20,10,1 --samples 3
+""")
+def plot(
+    out: Path = typer.Option(DEFAULT_OUT, help="Results folder written by 'run'."),
+    metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics to plot. Default: all."),
+    snrs: Optional[str] = typer.Option(None, help="SNR values (dB) for the sample grid. Default: three spread over the grid."),
+    samples: int = typer.Option(4, help="Number of samples in the sample grid."),
+    plots_dir: Optional[Path] = typer.Option(None, help="Where to write the figures. Default: <out>/plots."),
+) -> None:
+    """Draw metric-vs-SNR curves (a panel per channel) and a sample grid, as PNG and PDF."""
+    from semcom_bench import registry, results
+    from semcom_bench.cache import Cache
+    from semcom_bench.grids import parse_values
+    from semcom_bench.report.plots import plot_curves, plot_samples
+    from semcom_bench.specs import parse_spec
+
+    frame, prov = results.load(out)
+    target = plots_dir or out / "plots"
+    metric_list = [m.strip() for m in metrics.split(",")] if metrics else None
+    paths = plot_curves(frame, prov, target, metric_list)
+    cfg = prov.get("config", {})
+    ds = parse_spec(cfg.get("dataset", {"name": "synthetic-streets"}))
+    dataset = registry.datasets.create(ds.name, **ds.params)
+    wanted = list(dict.fromkeys(frame["sample"].dropna()))[:samples]
+    index = {dataset[i].key: dataset[i] for i in range(min(len(dataset), max(len(wanted), 1) * 4 + len(wanted)))}
+    chosen = [index[k] for k in wanted if k in index]
+    snr_values = list(parse_values(snrs)) if snrs else None
+    paths += plot_samples(frame, prov, Cache(cfg.get("cache_dir", ".")), chosen, target, snrs=snr_values, num_samples=samples)
+    for p in paths:
+        out_console.print(str(p))
+
+
+@command(app, "list", epilog="""**Examples**
+
+    semcom-bench list
+    semcom-bench list metrics
+""")
+def list_(
+    kind: Optional[str] = typer.Argument(None, help="methods, channels, metrics, datasets or grids. Default: all."),
+) -> None:
+    """List methods, channels, metrics, data sets and grids with their metadata."""
+    from semcom_bench import registry
+    from semcom_bench.grids import GRIDS
+
+    kinds = {"methods": registry.methods, "channels": registry.channels, "metrics": registry.metrics, "datasets": registry.datasets}
+    if kind is not None and kind not in (*kinds, "grids"):
+        raise UserError(f"cannot list {kind!r}: choose methods, channels, metrics, datasets or grids")
+    for name, reg in kinds.items():
+        if kind not in (None, name):
+            continue
+        table = Table(title=name, title_justify="left")
+        for col in ("name", "version", "summary", "metadata"):
+            table.add_column(col)
+        for e in reg.entries():
+            meta = ", ".join(f"{k}={v}" for k, v in e.meta.items())
+            if e.aliases:
+                meta = f"aliases={'/'.join(e.aliases)}" + (", " + meta if meta else "")
+            table.add_row(e.name, e.version, e.summary, meta)
+        out_console.print(table)
+    if kind in (None, "grids"):
+        table = Table(title="grids", title_justify="left")
+        table.add_column("name")
+        table.add_column("values (dB)")
+        table.add_column("summary")
+        for name, (vals, desc) in GRIDS.items():
+            table.add_row(name, ", ".join(f"{v:g}" for v in vals), desc)
+        out_console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app; a user mistake prints one line and returns 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except UserError as exc:
+        print_error(str(exc))
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return 130
+        raise
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+# Command groups, each in its own module exposing a ``app`` Typer object. Importing them must
+# stay cheap: heavy libraries are imported inside the commands.
+SUBCOMMANDS: list[tuple[str, str]] = []
+
+for _name, _module in SUBCOMMANDS:
+    import importlib
+
+    app.add_typer(importlib.import_module(_module).app, name=_name)

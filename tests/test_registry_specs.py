@@ -1,0 +1,70 @@
+import pytest
+
+from semcom_bench import registry
+from semcom_bench.config import build_config
+from semcom_bench.errors import UserError
+from semcom_bench.grids import GRIDS, parse_values, resolve_grid
+from semcom_bench.specs import Spec, parse_spec, parse_specs, split_top_level
+
+
+def test_unknown_name_suggests_the_closest():
+    with pytest.raises(UserError, match="Did you mean 'full-image'"):
+        registry.methods.get("full-imag")
+
+
+def test_duplicate_registration_is_refused():
+    reg = registry.Registry("thing")
+    reg.register("a", version="1", summary="x")(lambda: 1)
+    with pytest.raises(ValueError, match="twice"):
+        reg.register("a", version="1", summary="y")(lambda: 2)
+
+
+def test_bad_parameters_are_a_user_error():
+    with pytest.raises(UserError, match="bad parameters for method 'full-image'"):
+        registry.methods.create("full-image", nonsense=3)
+
+
+def test_every_entry_has_metadata():
+    for reg in (registry.methods, registry.channels, registry.metrics, registry.datasets):
+        assert reg.names(), reg.kind
+        for e in reg.entries():
+            assert e.version and e.summary
+    for e in registry.metrics.entries():
+        assert isinstance(e.meta["lower_better"], bool)
+        assert e.meta["level"] in ("image", "set")
+
+
+def test_spec_parsing():
+    assert parse_spec("awgn") == Spec("awgn", {})
+    s = parse_spec("digital(codec=jpeg, quality=50, ldpc=true, rate=0.5)")
+    assert s.params == {"codec": "jpeg", "quality": 50, "ldpc": True, "rate": 0.5}
+    assert s.label == "digital(codec=jpeg,ldpc=true,quality=50,rate=0.5)"
+    assert split_top_level("a,b(x=1,y=2),c") == ["a", "b(x=1,y=2)", "c"]
+    assert [p.name for p in parse_specs("a,b(x=1,y=2)")] == ["a", "b"]
+    assert parse_spec({"name": "rayleigh", "params": {"block": 16}}).params == {"block": 16}
+    with pytest.raises(UserError):
+        parse_spec("a(b)")
+
+
+def test_grids():
+    assert resolve_grid("psnr", None) == ("psnr", GRIDS["psnr"][0])
+    assert set(GRIDS["psnr"][0]) == {1, 5, 10, 15, 20, 30, 100}
+    assert GRIDS["snr"][0] == (0, 3, 6, 9, 12)
+    assert parse_values("0:20:5") == (0, 5, 10, 15, 20)
+    assert parse_values("1, 2.5") == (1, 2.5)
+    assert resolve_grid(None, "3,4") == ("custom", (3.0, 4.0))
+    for bad in ("x", "0:10", "5:0:1", "1000"):
+        with pytest.raises(UserError):
+            parse_values(bad)
+    with pytest.raises(UserError, match="unknown grid"):
+        resolve_grid("pnsr", None)
+
+
+def test_config_merging(tmp_path):
+    file = {"methods": ["full-image"], "grid": "snr", "limit": 3, "seeds": [1, 2]}
+    cfg = build_config(file, limit=5, out=tmp_path)
+    assert cfg.limit == 5 and cfg.seeds == [1, 2] and cfg.values == (0, 3, 6, 9, 12)
+    with pytest.raises(UserError, match="unknown config key"):
+        build_config({"method": ["x"]})
+    with pytest.raises(UserError, match="--limit"):
+        build_config(limit=0)

@@ -1,0 +1,73 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+import tests.fake_dataset  # noqa: F401  (registers test-fake)
+from semcom_bench import api
+from semcom_bench.cache import Cache
+from semcom_bench.config import build_config
+from semcom_bench.errors import UserError
+
+
+def _config(tmp_path, **kw):
+    base = dict(dataset="test-fake", methods="full-image", channels="awgn", values="0,20,100",
+                metrics="psnr,bits", out=tmp_path / "out", cache_dir=tmp_path / "cache")
+    base.update(kw)
+    return build_config(**base)
+
+
+def test_run_writes_tidy_results(tmp_path):
+    summary = api.run(_config(tmp_path))
+    frame = pd.read_parquet(tmp_path / "out" / "results.parquet")
+    assert summary["counts"] == {"total": 18, "cached": 0, "generated": 18}
+    assert len(frame) == 18 * 4  # psnr + bits (3 outputs)
+    assert set(frame["output"]) == {"psnr", "bits", "channel_uses", "bandwidth_ratio"}
+    assert (frame["snr_definition"].str.contains("Es/N0")).all()
+    psnr = frame[frame.output == "psnr"].groupby("snr_db")["value"].mean()
+    assert psnr[0.0] < psnr[20.0] < psnr[100.0]
+    assert (tmp_path / "out" / "results.csv").exists()
+    assert (tmp_path / "out" / "provenance.json").exists()
+
+
+def test_rerun_uses_cache_and_gives_identical_results(tmp_path):
+    first = api.run(_config(tmp_path))
+    second = api.run(_config(tmp_path))
+    assert second["counts"]["generated"] == 0 and second["counts"]["cached"] == 18
+    pd.testing.assert_frame_equal(first["frame"], second["frame"])
+
+
+def test_same_seed_same_png_bytes_other_seed_differs(tmp_path):
+    a = api.run(_config(tmp_path, cache_dir=tmp_path / "a", seeds="3"))
+    b = api.run(_config(tmp_path, cache_dir=tmp_path / "b", seeds="3"))
+    c = api.run(_config(tmp_path, cache_dir=tmp_path / "c", seeds="4"))
+    ka = a["frame"].query("snr_db == 0").image_key.iloc[0]
+    kc = c["frame"].query("snr_db == 0").image_key.iloc[0]
+    bytes_a = Cache(tmp_path / "a").image_path(ka).read_bytes()
+    bytes_b = Cache(tmp_path / "b").image_path(ka).read_bytes()
+    assert bytes_a == bytes_b
+    assert not np.array_equal(Cache(tmp_path / "a").get_image(ka), Cache(tmp_path / "c").get_image(kc))
+
+
+def test_adding_a_metric_does_not_regenerate(tmp_path):
+    api.run(_config(tmp_path))
+    again = api.run(_config(tmp_path, metrics="psnr,bits,ssim"))
+    assert again["counts"]["generated"] == 0
+    assert "ssim" in set(again["frame"].metric)
+
+
+def test_limit_marks_results(tmp_path):
+    s = api.run(_config(tmp_path, limit=2))
+    assert s["frame"]["limited"].all() and s["num_samples"] == 2
+
+
+def test_unknown_metric_fails_before_any_work(tmp_path):
+    with pytest.raises(UserError, match="unknown metric 'psnrr'"):
+        api.run(_config(tmp_path, metrics="psnrr"))
+    assert not (tmp_path / "cache" / "images").exists()
+
+
+def test_unwritable_cache_is_a_user_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(UserError, match="not writable"):
+        api.run(_config(tmp_path, cache_dir=blocker / "sub"))
