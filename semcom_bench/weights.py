@@ -1,0 +1,171 @@
+"""Where every weight file comes from: one resolution order, no network, ever.
+
+Order (first hit wins):
+
+1. an explicit path given by the user (``--weights``-style parameter);
+2. ``$SEMCOM_WEIGHTS/<filename>`` (a file) or ``$SEMCOM_WEIGHTS/<name>/`` (a Hugging Face
+   model folder);
+3. the Hugging Face hub cache (``$HF_HUB_CACHE`` or ``$HF_HOME/hub`` or
+   ``~/.cache/huggingface/hub``), read offline, and the torch hub cache
+   (``$TORCH_HOME/hub/checkpoints`` or ``~/.cache/torch/hub/checkpoints``);
+4. the assets shipped inside the package (``semcom_bench/assets``).
+
+Nothing here downloads. A missing file raises :class:`MissingWeightsError` naming the file,
+its checksum, where it is published and the command that checks weights.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from semcom_bench.errors import MissingWeightsError
+from semcom_bench.hashing import hash_file
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """A weight file (or Hugging Face model folder) a component needs.
+
+    Attributes:
+        name: identifier used in messages and in ``$SEMCOM_WEIGHTS/<name>/``.
+        filename: file name as published (e.g. ``drn_d_105_cityscapes.pth``); for a Hugging
+            Face model folder, the file that must exist inside it (``config.json``).
+        description: what it is.
+        sha256: checksum of the published file, when known.
+        url: where it is published (shown to the user; never fetched by this package).
+        hf_repo: Hugging Face repo id (``org/name``) when published in that format.
+        embedded: path relative to ``semcom_bench/assets`` when the package ships it.
+        used_by: components that need it.
+    """
+
+    name: str
+    filename: str
+    description: str
+    sha256: str | None = None
+    url: str | None = None
+    hf_repo: str | None = None
+    embedded: str | None = None
+    used_by: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_folder(self) -> bool:
+        return self.hf_repo is not None
+
+
+WEIGHTS: dict[str, WeightFile] = {}
+
+
+def register_weights(weight: WeightFile) -> WeightFile:
+    """Declare a weight file; a second declaration with the same name must be identical."""
+    old = WEIGHTS.get(weight.name)
+    if old is not None and old != weight:
+        raise ValueError(f"weights {weight.name!r} declared twice with different details")
+    WEIGHTS[weight.name] = weight
+    return weight
+
+
+def offline() -> bool:
+    """True unless ``SEMCOM_OFFLINE=0``: the package itself never downloads either way."""
+    return os.environ.get("SEMCOM_OFFLINE", "1") != "0"
+
+
+def hf_cache_dirs() -> list[Path]:
+    dirs = []
+    if os.environ.get("HF_HUB_CACHE"):
+        dirs.append(Path(os.environ["HF_HUB_CACHE"]))
+    if os.environ.get("HF_HOME"):
+        dirs.append(Path(os.environ["HF_HOME"]) / "hub")
+    dirs.append(Path.home() / ".cache" / "huggingface" / "hub")
+    return dirs
+
+
+def torch_hub_dirs() -> list[Path]:
+    base = Path(os.environ["TORCH_HOME"]) if os.environ.get("TORCH_HOME") else Path.home() / ".cache" / "torch"
+    return [base / "hub" / "checkpoints"]
+
+
+def candidates(weight: WeightFile, explicit: str | Path | None = None) -> list[tuple[str, Path]]:
+    """Every place looked at, in order, as (source, path)."""
+    out: list[tuple[str, Path]] = []
+    if explicit:
+        out.append(("explicit path", Path(explicit).expanduser()))
+    if os.environ.get("SEMCOM_WEIGHTS"):
+        root = Path(os.environ["SEMCOM_WEIGHTS"]).expanduser()
+        out.append(("$SEMCOM_WEIGHTS", root / weight.name if weight.is_folder else root / weight.filename))
+        if not weight.is_folder:
+            out.append(("$SEMCOM_WEIGHTS", root / weight.name / weight.filename))
+    if weight.hf_repo:
+        folder = "models--" + weight.hf_repo.replace("/", "--")
+        for d in hf_cache_dirs():
+            snaps = d / folder / "snapshots"
+            if snaps.is_dir():
+                for snap in sorted(snaps.iterdir()):
+                    out.append(("Hugging Face cache", snap))
+    else:
+        for d in torch_hub_dirs():
+            out.append(("torch hub cache", d / weight.filename))
+    if weight.embedded:
+        out.append(("package assets", ASSETS / weight.embedded))
+    return out
+
+
+def _present(weight: WeightFile, path: Path) -> bool:
+    if weight.is_folder or path.is_dir():
+        return (path / weight.filename).is_file() if path.is_dir() else False
+    return path.is_file()
+
+
+def find(name: str, explicit: str | Path | None = None) -> tuple[str, Path] | None:
+    """(source, path) of the first place holding ``name``'s weights, or None."""
+    weight = get(name)
+    if explicit:  # an explicit path is the only place looked at
+        path = Path(explicit).expanduser()
+        return ("explicit path", path) if (path.is_file() or _present(weight, path)) else None
+    for source, path in candidates(weight):
+        if _present(weight, path):
+            return source, path
+    return None
+
+
+def get(name: str) -> WeightFile:
+    if name not in WEIGHTS:
+        raise KeyError(f"no weights declared under {name!r}")
+    return WEIGHTS[name]
+
+
+def missing_message(weight: WeightFile) -> str:
+    parts = [f"weights {weight.name!r} ({weight.filename}) not found"]
+    if weight.sha256:
+        parts.append(f"sha256 {weight.sha256[:16]}…")
+    if weight.url or weight.hf_repo:
+        parts.append(f"published at {weight.url or 'huggingface.co/' + weight.hf_repo}")
+    where = f"$SEMCOM_WEIGHTS/{weight.name}/" if weight.is_folder else f"$SEMCOM_WEIGHTS/{weight.filename}"
+    return "; ".join(parts) + f"; place it at {where} and check with 'semcom-bench weights'"
+
+
+def resolve(name: str, explicit: str | Path | None = None) -> Path:
+    """Path of ``name``'s weights (file, or model folder), else :class:`MissingWeightsError`."""
+    weight = get(name)
+    hit = find(name, explicit)
+    if hit is None:
+        if explicit:
+            raise MissingWeightsError(f"weights file {explicit} does not exist (for {weight.name}); check the path")
+        raise MissingWeightsError(missing_message(weight))
+    return hit[1]
+
+
+def checksum(path: Path) -> str:
+    """SHA-256 of a file, or of a folder's files in name order."""
+    if path.is_file():
+        return hash_file(path)
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f.relative_to(path).as_posix().encode())
+        h.update(hash_file(f).encode())
+    return h.hexdigest()
