@@ -243,7 +243,9 @@ def entry() -> None:
 
 # Command groups, each in its own module exposing a ``app`` Typer object. Importing them must
 # stay cheap: heavy libraries are imported inside the commands.
-SUBCOMMANDS: list[tuple[str, str]] = []
+SUBCOMMANDS: list[tuple[str, str]] = [
+    ("train", "semcom_bench.cli.train"),
+]
 
 for _name, _module in SUBCOMMANDS:
     import importlib
