@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import resource
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -84,12 +83,14 @@ def build_components(config: RunConfig) -> tuple[Any, list[tuple[Spec, Method]],
     for spec in config.methods:
         m = registry.methods.create(spec.name, **spec.params)
         m.device = config.device
+        m.dataset = dataset  # receivers may need the label space (number of classes)
         methods.append((spec, m))
     channels = [(spec, registry.channels.create(spec.name, **spec.params)) for spec in config.channels]
     metrics = []
     for name in config.metrics:
         metric = registry.metrics.create(name)
         metric.device = config.device
+        metric.dataset = dataset  # evaluators are chosen per data set (label space, ground truth)
         metrics.append(metric)
     return dataset, methods, channels, metrics
 
@@ -271,4 +272,4 @@ def run_matrix(config: RunConfig, progress: ProgressFactory = _null_progress) ->
     }
 
 
-__all__ = ["Cell", "run_matrix", "generate", "score", "expand_cells", "build_components", "nullcontext"]
+__all__ = ["Cell", "run_matrix", "generate", "score", "expand_cells", "build_components"]

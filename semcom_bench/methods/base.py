@@ -50,6 +50,9 @@ class Method:
 
     name: str = "method"
     version: str = "1"
+    #: set by the runner before use: "cpu" / "cuda", and the data set being sent
+    device: str = "cpu"
+    dataset: Any = None
 
     def params(self) -> dict[str, Any]:
         """Parameters that change the output (part of the cache key)."""

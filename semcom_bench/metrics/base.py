@@ -40,6 +40,9 @@ class Metric:
     version: str = "1"
     level: str = "image"
     outputs: dict[str, bool] = {}
+    #: set by the runner before scoring: "cpu" / "cuda", and the data set being scored
+    device: str = "cpu"
+    dataset: Any = None
 
     def unavailable(self) -> str | None:
         """None when the metric can run here, else a one-line reason with the fix."""
