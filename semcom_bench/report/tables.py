@@ -1,0 +1,559 @@
+"""Paper-style tables from the tidy results table.
+
+:func:`summarise` reduces the tidy table (one row per image x metric output, plus set-level
+rows) to one row per data set x channel x metric output x method x SNR, with the mean, the
+sample standard deviation and the count. :func:`render` turns that summary into the layout
+of the papers' tables: one table per metric output and channel (and data set), rows =
+methods, columns = the SNR grid in the run's order, cells ``mean ± std``, the best value of
+each column in bold, ``↑``/``↓`` after the output name.
+
+Statistics
+    ``std`` is the sample standard deviation (``ddof=1``). A group with a single value
+    (one image, or a set-level metric with one seed) has ``std = 0``. When the mean is not
+    finite (e.g. PSNR of identical images is +inf, and so is any mean containing +inf) the
+    spread is undefined and ``std`` is NaN. NaN values are left out of ``mean``/``std`` and
+    are not counted in ``n``.
+
+Formatting
+    - precision is chosen per metric output and shared by the whole table: integers with
+      thousands separators for bit counts and channel uses, 2 decimals for values in dB
+      (PSNR), otherwise 3 decimals when every |mean| < 10, 2 decimals below 1000 and
+      integers with thousands separators above;
+    - a cell shows ``mean ± std``, or only the mean when it rests on a single value or is
+      infinite; ``+inf``/``-inf`` show as ``∞``/``−∞``; a missing value shows as ``–``;
+    - the best mean of each column is bold (highest, or lowest for ``lower_better``
+      outputs), compared at the displayed precision so that equal-looking values are all
+      bold; NaN never wins; a column with fewer than two values has no bold cell.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from semcom_bench.errors import UserError
+
+FORMATS = ("latex", "markdown", "csv")
+
+#: Columns a summary is grouped by (``level``: ``"image"`` or ``"set"``).
+GROUP_KEYS = ["dataset", "channel", "metric", "output", "method", "snr_db", "level"]
+#: Columns of :func:`summarise`'s result, in order.
+SUMMARY_COLUMNS = GROUP_KEYS + ["mean", "std", "n", "lower_better", "snr_definition"]
+
+#: Grid values at or above this many dB are treated as "noiseless" in captions and plots.
+NOISELESS_DB = 60.0
+
+#: output name -> (plain text name, LaTeX name). Unknown outputs show their own name.
+DISPLAY_NAMES: dict[str, tuple[str, str]] = {
+    "psnr": ("PSNR (dB)", "PSNR (dB)"),
+    "ssim": ("SSIM", "SSIM"),
+    "ms-ssim": ("MS-SSIM", "MS-SSIM"),
+    "ms_ssim": ("MS-SSIM", "MS-SSIM"),
+    "lpips": ("LPIPS", "LPIPS"),
+    "fid": ("FID", "FID"),
+    "kid": ("KID", "KID"),
+    "miou": ("mIoU", "mIoU"),
+    "map": ("mAP", "mAP"),
+    "clip": ("CLIP similarity", "CLIP similarity"),
+    "absrel": ("AbsRel", "AbsRel"),
+    "rmse": ("RMSE", "RMSE"),
+    "delta1": ("δ<1.25", r"$\delta<1.25$"),
+    "bits": ("bits", "bits"),
+    "channel_uses": ("channel uses", "channel uses"),
+    "bandwidth_ratio": ("bandwidth ratio k/n", "bandwidth ratio $k/n$"),
+    "seconds": ("time (s)", "time (s)"),
+    "peak_memory_mb": ("peak memory (MB)", "peak memory (MB)"),
+}
+
+_INTEGER_OUTPUTS = {"bits", "channel_uses"}
+_DB_OUTPUTS = {"psnr"}
+
+
+# ----------------------------------------------------------------------------------------
+# summary
+
+
+def summarise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean, sample std (ddof=1), count per data set x channel x metric output x method x SNR.
+
+    Image-level rows are pooled across images and seeds; set-level rows (``level == "set"``)
+    hold one value per seed, so their mean ± std is across seeds. Groups keep the order in
+    which they first appear in ``frame``. See the module docstring for NaN/inf handling.
+
+    Returns:
+        a frame with :data:`SUMMARY_COLUMNS`.
+    """
+    if frame is None or len(frame) == 0:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    df = frame.copy()
+    if "level" not in df.columns:
+        df["level"] = "image"
+    if "dataset" not in df.columns:
+        df["dataset"] = ""
+    if "snr_definition" not in df.columns:
+        df["snr_definition"] = None
+    if "lower_better" not in df.columns:
+        df["lower_better"] = False
+    df["value"] = pd.to_numeric(df["value"], errors="coerce").astype(float)
+    df["snr_db"] = df["snr_db"].astype(float)
+    grouped = df.groupby(GROUP_KEYS, sort=False, dropna=False)
+    stats = grouped["value"].agg(["mean", "std", "count"])
+    firsts = grouped[["lower_better", "snr_definition"]].first()
+    out = stats.join(firsts).reset_index().rename(columns={"count": "n"})
+    out["n"] = out["n"].astype(int)
+    finite = np.isfinite(out["mean"].to_numpy(dtype=float))
+    single = (out["n"] == 1).to_numpy()
+    std = out["std"].to_numpy(dtype=float).copy()
+    std[single & finite] = 0.0
+    std[~finite] = np.nan
+    out["std"] = std
+    out["lower_better"] = out["lower_better"].astype(bool)
+    return out[SUMMARY_COLUMNS]
+
+
+def is_summary(frame: pd.DataFrame) -> bool:
+    """True when ``frame`` already is a :func:`summarise` result."""
+    return {"mean", "std", "n"}.issubset(frame.columns) and "value" not in frame.columns
+
+
+def select_metrics(summary: pd.DataFrame, metrics: list[str] | None, provenance: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Keep the rows whose metric or output is named in ``metrics`` (all rows when None).
+
+    A name that is neither in the results nor among the skipped metrics is a UserError.
+    """
+    if not metrics:
+        return summary
+    wanted = [m.strip() for m in metrics if m and m.strip()]
+    skipped = set((provenance or {}).get("skipped_metrics") or {})
+    known = set(summary["metric"].astype(str)) | set(summary["output"].astype(str))
+    unknown = [m for m in wanted if m not in known and m not in skipped]
+    if unknown:
+        have = ", ".join(sorted(known)) or "none"
+        raise UserError(f"no results for metric(s) {', '.join(unknown)}; the results hold: {have}")
+    mask = summary["metric"].astype(str).isin(wanted) | summary["output"].astype(str).isin(wanted)
+    return summary[mask]
+
+
+# ----------------------------------------------------------------------------------------
+# layout shared by tables and plots
+
+
+def _key(snr: float) -> float:
+    return round(float(snr), 6)
+
+
+def _ordered(preferred: list[Any], present: list[Any]) -> list[Any]:
+    """``preferred`` items that are present, then the other present items in their order."""
+    seen = set(present)
+    out = [p for p in dict.fromkeys(preferred) if p in seen]
+    out += [p for p in dict.fromkeys(present) if p not in set(out)]
+    return out
+
+
+def config_of(provenance: dict[str, Any] | None) -> dict[str, Any]:
+    return dict((provenance or {}).get("config") or {})
+
+
+def grid_name(provenance: dict[str, Any] | None, frame: pd.DataFrame | None = None) -> str | None:
+    grid = config_of(provenance).get("grid")
+    if grid is None and frame is not None and "grid" in frame.columns and len(frame):
+        grid = frame["grid"].iloc[0]
+    return grid
+
+
+def grid_header(provenance: dict[str, Any] | None, frame: pd.DataFrame | None = None) -> str:
+    """``"PSNR"`` for the first paper's grid, else ``"SNR (dB)"``."""
+    return "PSNR" if grid_name(provenance, frame) == "psnr" else "SNR (dB)"
+
+
+def snr_order(summary: pd.DataFrame, provenance: dict[str, Any] | None) -> list[float]:
+    """SNR values present in ``summary``, in the order of the run's grid (then frame order)."""
+    present = [_key(v) for v in summary["snr_db"]]
+    preferred = [_key(v) for v in config_of(provenance).get("values") or []]
+    return _ordered(preferred, present)
+
+
+def method_order(summary: pd.DataFrame, provenance: dict[str, Any] | None) -> list[str]:
+    return _ordered(list(config_of(provenance).get("methods") or []), list(summary["method"]))
+
+
+def channel_order(summary: pd.DataFrame, provenance: dict[str, Any] | None) -> list[str]:
+    return _ordered(list(config_of(provenance).get("channels") or []), list(summary["channel"]))
+
+
+def output_order(summary: pd.DataFrame, provenance: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(metric, output) pairs: metrics in the run's order, outputs in frame order."""
+    pairs = list(dict.fromkeys(zip(summary["metric"], summary["output"])))
+    metric_rank = {m: i for i, m in enumerate(_ordered(list(config_of(provenance).get("metrics") or []),
+                                                         [p[0] for p in pairs]))}
+    return sorted(pairs, key=lambda p: metric_rank[p[0]])  # stable: outputs keep frame order
+
+
+def display_name(output: str, latex: bool = False) -> str:
+    if output in DISPLAY_NAMES:
+        return DISPLAY_NAMES[output][1 if latex else 0]
+    return latex_escape(output) if latex else output
+
+
+def format_snr(value: float) -> str:
+    return f"{value:g}"
+
+
+# ----------------------------------------------------------------------------------------
+# numbers
+
+
+def decimals_for(output: str, means: list[float] | np.ndarray) -> int:
+    """Decimals used for every cell of one output's table (see the module docstring)."""
+    name = str(output).lower()
+    if name in _INTEGER_OUTPUTS or name.endswith("bits") or name.endswith("channel_uses"):
+        return 0
+    if name in _DB_OUTPUTS or name.endswith("_db"):
+        return 2
+    finite = [abs(float(m)) for m in means if m is not None and np.isfinite(m)]
+    largest = max(finite, default=0.0)
+    if largest < 10:
+        return 3
+    if largest < 1000:
+        return 2
+    return 0
+
+
+def format_number(value: float, decimals: int, minus: str = "−", infinity: str = "∞") -> str:
+    """Fixed-point text with thousands separators; ±inf as ``infinity``; NaN as ``–``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    value = float(value)
+    if math.isinf(value):
+        return infinity if value > 0 else minus + infinity
+    text = f"{value:,.{decimals}f}"
+    if text.startswith("-"):
+        # "-0.000" after rounding is plain zero
+        text = text[1:] if float(text[1:].replace(",", "")) == 0 else minus + text[1:]
+    return text
+
+
+def _rounded(value: float, decimals: int) -> float:
+    return value if not np.isfinite(value) else round(value, decimals)
+
+
+# ----------------------------------------------------------------------------------------
+# tables
+
+
+@dataclass
+class Cell:
+    mean: float
+    std: float
+    n: int
+
+
+@dataclass
+class Table:
+    """One paper table: one metric output over one channel (of one data set)."""
+
+    dataset: str
+    channel: str
+    metric: str
+    output: str
+    level: str
+    lower_better: bool
+    methods: list[str]
+    snrs: list[float]
+    cells: dict[tuple[str, float], Cell]
+    decimals: int
+    best: set[tuple[str, float]] = field(default_factory=set)
+
+    @property
+    def n_range(self) -> tuple[int, int]:
+        ns = [c.n for c in self.cells.values() if c.n > 0]
+        return (min(ns), max(ns)) if ns else (0, 0)
+
+
+def _best_cells(table: Table) -> set[tuple[str, float]]:
+    best: set[tuple[str, float]] = set()
+    for snr in table.snrs:
+        values = {}
+        for m in table.methods:
+            c = table.cells.get((m, snr))
+            if c is not None and not math.isnan(c.mean):
+                values[m] = _rounded(c.mean, table.decimals)
+        if len(values) < 2:
+            continue
+        target = min(values.values()) if table.lower_better else max(values.values())
+        best |= {(m, snr) for m, v in values.items() if v == target}
+    return best
+
+
+def build_tables(summary: pd.DataFrame, provenance: dict[str, Any] | None) -> list[Table]:
+    """Split a summary into :class:`Table` objects in report order."""
+    if len(summary) == 0:
+        return []
+    methods = method_order(summary, provenance)
+    snrs = snr_order(summary, provenance)
+    tables = []
+    datasets = list(dict.fromkeys(summary["dataset"]))
+    for dataset in datasets:
+        in_ds = summary[summary["dataset"] == dataset] if len(datasets) > 1 else summary
+        ds_methods = [m for m in methods if m in set(in_ds["method"])]
+        ds_snrs = [s for s in snrs if s in {_key(v) for v in in_ds["snr_db"]}]
+        for metric, output in output_order(in_ds, provenance):
+            sel = in_ds[(in_ds["metric"] == metric) & (in_ds["output"] == output)]
+            for channel in channel_order(sel, provenance):
+                part = sel[sel["channel"] == channel]
+                cells = {(r.method, _key(r.snr_db)): Cell(float(r.mean), float(r.std), int(r.n))
+                         for r in part.itertuples(index=False)}
+                table = Table(
+                    dataset=str(dataset), channel=str(channel), metric=str(metric), output=str(output),
+                    level=str(part["level"].iloc[0]), lower_better=bool(part["lower_better"].iloc[0]),
+                    methods=ds_methods, snrs=ds_snrs, cells=cells,
+                    decimals=decimals_for(output, part["mean"].to_numpy(dtype=float)),
+                )
+                table.best = _best_cells(table)
+                tables.append(table)
+    return tables
+
+
+def _cell_text(cell: Cell | None, decimals: int, latex: bool) -> str:
+    if latex:
+        num = {"minus": "$-$", "infinity": r"$\infty$"}
+        pm = r" $\pm$ "
+    else:
+        num = {}
+        pm = " ± "
+    if cell is None or math.isnan(cell.mean):
+        return "--" if latex else "–"
+    text = format_number(cell.mean, decimals, **num)
+    if cell.n > 1 and np.isfinite(cell.mean) and not math.isnan(cell.std):
+        text += pm + format_number(cell.std, decimals, **num)
+    return text
+
+
+def _spread_text(table: Table, provenance: dict[str, Any] | None, latex: bool) -> str:
+    lo, hi = table.n_range
+    if latex:
+        n = f"$n = {lo}$" if lo == hi else f"$n = {lo}$--${hi}$"
+    else:
+        n = f"n = {lo}" if lo == hi else f"n = {lo}–{hi}"
+    pm = r"$\pm$" if latex else "±"
+    if table.level == "set":
+        return f"set-level metric: mean {pm} std across seeds ({n} per cell)"
+    return f"mean {pm} std over images and seeds ({n} per cell)"
+
+
+def _caption(table: Table, provenance: dict[str, Any] | None, latex: bool) -> str:
+    prov = provenance or {}
+    arrow = (r"$\downarrow$" if table.lower_better else r"$\uparrow$") if latex else ("↓" if table.lower_better else "↑")
+    esc = latex_escape if latex else (lambda s: s)
+    name = display_name(table.output, latex)
+    if table.output != table.metric and table.output not in DISPLAY_NAMES:
+        name = f"{name} ({esc(table.metric)})"
+    parts = [f"{name} {arrow} on channel {esc(table.channel)}"]
+    if table.dataset:
+        parts[0] += f", data set {esc(table.dataset)}"
+    parts.append(_spread_text(table, provenance, latex))
+    if table.best:
+        parts.append("best per column in bold")
+    if prov.get("limited"):
+        count = prov.get("num_samples")
+        parts.append(f"limited to {count} samples" if count is not None else "limited to a subset of the samples")
+    return "; ".join(parts) + "."
+
+
+def _notes(summary: pd.DataFrame, provenance: dict[str, Any] | None, snrs: list[float]) -> list[tuple[str, str]]:
+    """(label, text) notes printed once after the tables, in plain text (escaped later)."""
+    prov = provenance or {}
+    notes: list[tuple[str, str]] = []
+    definitions = [d for d in dict.fromkeys(summary["snr_definition"]) if isinstance(d, str) and d]
+    grid = grid_name(provenance, summary)
+    text = "; ".join(definitions) if definitions else "not recorded"
+    if grid:
+        text += f". Grid: {grid}"
+    noiseless = [s for s in snrs if s >= NOISELESS_DB]
+    if noiseless:
+        text += f"; {', '.join(format_snr(s) for s in noiseless)} dB is effectively noiseless"
+    notes.append(("SNR", text + "."))
+    if prov.get("limited"):
+        notes.append(("Limited", f"results limited to {prov.get('num_samples', 'a subset of the')} samples (--limit); "
+                                 "not comparable with full-set numbers."))
+    for name, reason in (prov.get("skipped_metrics") or {}).items():
+        reason = str(reason).rstrip()
+        end = "" if reason.endswith((".", "!", "?")) else "."
+        notes.append((f"Skipped metric {name}", f"not computed, no values reported: {reason}{end}"))
+    run = []
+    if prov.get("versions", {}).get("semcom-bench"):
+        run.append(f"semcom-bench {prov['versions']['semcom-bench']}")
+    if prov.get("git"):
+        run.append(f"git {prov['git']}")
+    if prov.get("date"):
+        run.append(str(prov["date"]))
+    if run:
+        notes.append(("Run", ", ".join(run) + "."))
+    return notes
+
+
+# ----------------------------------------------------------------------------------------
+# LaTeX
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+    "±": r"$\pm$", "∞": r"$\infty$", "−": "$-$", "↑": r"$\uparrow$", "↓": r"$\downarrow$",
+    "→": r"$\rightarrow$", "×": r"$\times$", "≤": r"$\leq$", "≥": r"$\geq$", "δ": r"$\delta$",
+    "σ": r"$\sigma$", "µ": r"$\mu$", "μ": r"$\mu$", "—": "---", "–": "--", "…": r"\ldots{}",
+    "‘": "`", "’": "'", "“": "``", "”": "''",
+}
+
+
+def latex_escape(text: Any) -> str:
+    """Escape LaTeX special characters; characters pdflatex cannot typeset become ``?``."""
+    out = []
+    previous = ""
+    for ch in str(text):
+        if ch == "-" and previous == "-":
+            out.append("{}-")  # keep "--" as two hyphens, not an en dash
+        elif ch in _LATEX_SPECIAL:
+            out.append(_LATEX_SPECIAL[ch])
+        elif ord(ch) < 128 or 0xC0 <= ord(ch) <= 0xFF:
+            out.append(ch)
+        else:
+            out.append("?")
+        previous = ch
+    return "".join(out)
+
+
+def _latex_label(table: Table) -> str:
+    raw = "-".join(p for p in (table.dataset, table.output, table.channel) if p)
+    return "tab:" + re.sub(r"[^A-Za-z0-9.-]+", "-", raw).strip("-").lower()
+
+
+def _latex_table(table: Table, provenance: dict[str, Any] | None, header: str) -> str:
+    ncols = len(table.snrs)
+    arrow = r"$\downarrow$" if table.lower_better else r"$\uparrow$"
+    lines = [
+        r"\begin{table}[htbp]",
+        r"  \centering",
+        r"  \small",
+        r"  \setlength{\tabcolsep}{4pt}",
+        f"  \\caption{{{_caption(table, provenance, latex=True)}}}",
+        f"  \\label{{{_latex_label(table)}}}",
+        f"  \\begin{{tabular}}{{l{'c' * ncols}}}",
+        r"    \toprule",
+        f"    Method & \\multicolumn{{{ncols}}}{{c}}{{{display_name(table.output, latex=True)} {arrow}}} \\\\",
+        f"    \\cmidrule(lr){{2-{ncols + 1}}}",
+        "    " + " & ".join([latex_escape(header)] + [latex_escape(format_snr(s)) for s in table.snrs]) + r" \\",
+        r"    \midrule",
+    ]
+    for m in table.methods:
+        cells = []
+        for s in table.snrs:
+            text = _cell_text(table.cells.get((m, s)), table.decimals, latex=True)
+            cells.append(f"\\textbf{{{text}}}" if (m, s) in table.best else text)
+        lines.append("    " + " & ".join([latex_escape(m)] + cells) + r" \\")
+    lines += [r"    \bottomrule", r"  \end{tabular}", r"\end{table}"]
+    return "\n".join(lines)
+
+
+def _render_latex(tables: list[Table], notes: list[tuple[str, str]], provenance: dict[str, Any] | None,
+                  header: str) -> str:
+    blocks = [_latex_table(t, provenance, header) for t in tables]
+    if not tables:
+        blocks.append(r"\noindent No results to report.")
+    # The notes go in a float of their own: floats keep their order, so they follow the last table.
+    note_lines = [f"  \\textit{{{latex_escape(label)}:}} {latex_escape(text)}\\par" for label, text in notes]
+    blocks.append("\n".join([r"\begin{table}[htbp]", r"  \footnotesize", r"  \raggedright"] + note_lines
+                             + [r"\end{table}"]))
+    return "\n\n".join(blocks) + "\n"
+
+
+def latex_document(body: str) -> str:
+    """Wrap rendered LaTeX tables in a minimal compilable document (pdflatex).
+
+    Landscape pages, because a seven-column ``mean ± std`` table is wider than a portrait
+    text block.
+    """
+    return "\n".join([
+        r"\documentclass{article}",
+        r"\usepackage[T1]{fontenc}",
+        r"\usepackage[utf8]{inputenc}",
+        r"\usepackage[a4paper,landscape,margin=1.5cm]{geometry}",
+        r"\usepackage{booktabs}",
+        r"\begin{document}",
+        body.rstrip("\n"),
+        r"\end{document}",
+        "",
+    ])
+
+
+# ----------------------------------------------------------------------------------------
+# Markdown
+
+
+def _md_escape(text: Any) -> str:
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+
+
+def _markdown_table(index: int, table: Table, provenance: dict[str, Any] | None, header: str) -> str:
+    caption = _caption(table, provenance, latex=False)
+    head = [f"Method / {header}"] + [format_snr(s) for s in table.snrs]
+    lines = [
+        f"**Table {index}.** {_md_escape(caption)}",
+        "",
+        "| " + " | ".join(_md_escape(h) for h in head) + " |",
+        "|" + "|".join([":---"] + [":---:"] * len(table.snrs)) + "|",
+    ]
+    for m in table.methods:
+        cells = []
+        for s in table.snrs:
+            text = _cell_text(table.cells.get((m, s)), table.decimals, latex=False)
+            cells.append(f"**{text}**" if (m, s) in table.best else text)
+        lines.append("| " + " | ".join([_md_escape(m)] + cells) + " |")
+    return "\n".join(lines)
+
+
+def _render_markdown(tables: list[Table], notes: list[tuple[str, str]], provenance: dict[str, Any] | None,
+                     header: str) -> str:
+    blocks = [_markdown_table(i + 1, t, provenance, header) for i, t in enumerate(tables)]
+    if not tables:
+        blocks.append("_No results to report._")
+    blocks.append("\n".join(["**Notes.**", ""] + [f"- *{_md_escape(label)}:* {_md_escape(text)}" for label, text in notes]))
+    return "\n\n".join(blocks) + "\n"
+
+
+# ----------------------------------------------------------------------------------------
+# entry point
+
+
+def render(frame: pd.DataFrame, provenance: dict[str, Any] | None, fmt: str, metrics: list[str] | None = None) -> str:
+    """Render the results as ``latex``, ``markdown`` or ``csv`` text.
+
+    Args:
+        frame: the tidy results table (as :func:`semcom_bench.results.load` returns it) or
+            a :func:`summarise` result.
+        provenance: the run's provenance dict (may be empty): its ``config`` orders methods,
+            channels, metrics and SNR columns; ``limited``/``num_samples`` and
+            ``skipped_metrics`` become notes.
+        fmt: ``"latex"`` (``table`` environments; wrap with :func:`latex_document` for a
+            standalone file), ``"markdown"`` (GitHub pipe tables) or ``"csv"`` (the summary,
+            numbers unformatted).
+        metrics: metric or output names to keep (default: all).
+    """
+    fmt = str(fmt).lower()
+    if fmt not in FORMATS:
+        raise UserError(f"unknown table format {fmt!r}: use one of {', '.join(FORMATS)}")
+    summary = frame if is_summary(frame) else summarise(frame)
+    summary = select_metrics(summary, metrics, provenance)
+    if fmt == "csv":
+        return summary.to_csv(index=False)
+    tables = build_tables(summary, provenance)
+    header = grid_header(provenance, frame)
+    notes = _notes(summary, provenance, snr_order(summary, provenance) if len(summary) else [])
+    if fmt == "latex":
+        return _render_latex(tables, notes, provenance, header)
+    return _render_markdown(tables, notes, provenance, header)

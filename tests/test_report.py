@@ -1,0 +1,292 @@
+"""Tables and plots built from a small fake results table."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from semcom_bench.cache import Cache
+from semcom_bench.data.base import Sample
+from semcom_bench.report import latex_document, plot_curves, plot_samples, render, summarise
+from semcom_bench.report.plots import grid_layout
+from semcom_bench.results import COLUMNS
+
+GRID = [100.0, 30.0, 20.0, 15.0, 10.0, 5.0, 1.0]
+METHODS = ["full-image", "digital(codec=jpeg,quality=50)"]
+CHANNELS = ["awgn", "rayleigh_csi"]
+SAMPLES = ["s/0", "s/1", "s/2"]
+SEEDS = [0, 1]
+DEFINITION = "Es/N0 per complex symbol, Es=1 (dB)"
+
+
+def _image_key(method: str, channel: str, snr: float, seed: int, sample: str) -> str:
+    return hashlib.sha256(repr((method, channel, snr, seed, sample)).encode()).hexdigest()
+
+
+def fake_frame() -> pd.DataFrame:
+    """2 methods x 2 channels x psnr grid x 2 seeds x 3 images: psnr, ssim, bits + set-level fid."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for method in METHODS:
+        good = method == "full-image"
+        for channel in CHANNELS:
+            for snr in GRID:
+                base = {"dataset": "synthetic-streets", "method": method, "channel": channel, "grid": "psnr",
+                        "snr_db": snr, "snr_definition": DEFINITION, "limited": True}
+                for seed in SEEDS:
+                    for sample in SAMPLES:
+                        key = _image_key(method, channel, snr, seed, sample)
+                        img = {**base, "seed": seed, "sample": sample, "image_key": key, "level": "image"}
+                        psnr = np.inf if (snr == 100.0 and good) else snr * (0.9 if good else 0.7) + rng.normal()
+                        ssim = float(np.clip((0.95 if good else 0.6) - 0.2 / snr + 0.02 * rng.normal(), 0, 1))
+                        bits = 1_464_000 if good else 119_000 + int(rng.integers(0, 5000))
+                        for output, value, lower in (("psnr", psnr, False), ("ssim", ssim, False),
+                                                     ("bits", float(bits), True)):
+                            rows.append({**img, "metric": output, "output": output, "value": float(value),
+                                         "lower_better": lower})
+                    fid = (5.0 if good else 20.0) + 30.0 / snr + rng.normal()
+                    rows.append({**base, "seed": seed, "sample": None, "image_key": None, "metric": "fid",
+                                 "output": "fid", "value": fid, "lower_better": True, "level": "set"})
+    return pd.DataFrame(rows)[COLUMNS]
+
+
+def fake_provenance() -> dict:
+    return {
+        "config": {"methods": METHODS, "channels": CHANNELS, "metrics": ["psnr", "ssim", "bits", "fid", "miou"],
+                   "grid": "psnr", "values": GRID, "seeds": SEEDS},
+        "num_samples": 3,
+        "limited": True,
+        "skipped_metrics": {"miou": "needs the segmenter weights drn_d_105.pth; run 'semcom-bench weights'"},
+        "versions": {"semcom-bench": "0.1.0"},
+        "git": "abc123",
+    }
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return fake_frame()
+
+
+def _markdown_tables(text: str) -> list[list[list[str]]]:
+    """Each pipe table as rows of cells (escaped pipes kept inside cells)."""
+    tables, current = [], []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            current.append([c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]])
+        elif current:
+            tables.append(current)
+            current = []
+    if current:
+        tables.append(current)
+    return tables
+
+
+def _strip_bold(cell: str) -> str:
+    return cell[2:-2] if cell.startswith("**") and cell.endswith("**") else cell
+
+
+# ----------------------------------------------------------------------------------------
+# summarise
+
+
+def test_summarise_matches_direct_computation(frame):
+    summary = summarise(frame)
+    assert len(summary) == len(frame.groupby(["channel", "metric", "method", "snr_db"]))
+    # image level: pooled over 3 images x 2 seeds
+    sel = frame[(frame.method == METHODS[1]) & (frame.channel == "awgn") & (frame.output == "ssim") & (frame.snr_db == 10.0)]
+    row = summary[(summary.method == METHODS[1]) & (summary.channel == "awgn") & (summary.output == "ssim")
+                  & (summary.snr_db == 10.0)].iloc[0]
+    assert row["n"] == 6
+    assert row["mean"] == pytest.approx(np.mean(sel["value"]))
+    assert row["std"] == pytest.approx(np.std(sel["value"], ddof=1))
+    assert row["level"] == "image" and not row["lower_better"]
+    # set level: one value per seed
+    sel = frame[(frame.method == METHODS[0]) & (frame.channel == "rayleigh_csi") & (frame.output == "fid") & (frame.snr_db == 5.0)]
+    row = summary[(summary.method == METHODS[0]) & (summary.channel == "rayleigh_csi") & (summary.output == "fid")
+                  & (summary.snr_db == 5.0)].iloc[0]
+    assert row["n"] == len(SEEDS) == len(sel)
+    assert row["mean"] == pytest.approx(np.mean(sel["value"]))
+    assert row["std"] == pytest.approx(np.std(sel["value"], ddof=1))
+    assert row["level"] == "set" and row["lower_better"]
+    # a mean containing +inf is +inf, its spread undefined
+    row = summary[(summary.method == METHODS[0]) & (summary.output == "psnr") & (summary.snr_db == 100.0)].iloc[0]
+    assert row["mean"] == np.inf and np.isnan(row["std"])
+
+
+def test_summarise_single_value_has_zero_std(frame):
+    one = frame[(frame.seed == 0) & (frame.output == "fid")]
+    summary = summarise(one)
+    assert (summary["n"] == 1).all() and (summary["std"] == 0).all()
+
+
+# ----------------------------------------------------------------------------------------
+# tables
+
+
+def test_markdown_layout_order_bold_and_notes(frame):
+    text = render(frame, fake_provenance(), "markdown")
+    tables = _markdown_tables(text)
+    assert len(tables) == 4 * len(CHANNELS)  # psnr, ssim, bits, fid per channel
+    for table in tables:
+        widths = {len(r) for r in table}
+        assert widths == {1 + len(GRID)}, table
+        assert table[0][0] == "Method / PSNR"
+        assert table[0][1:] == ["100", "30", "20", "15", "10", "5", "1"]  # the grid's order
+        assert re.fullmatch(r"(:?-+:?\|?)+", "|".join(table[1]))
+        assert [r[0] for r in table[2:]] == [m.replace("_", "\\_") for m in METHODS]
+
+    captions = re.findall(r"^\*\*Table \d+\.\*\* (.*)$", text, flags=re.M)
+    assert len(captions) == len(tables)
+    assert all("limited to 3 samples" in c for c in captions)
+    assert captions[0].startswith("PSNR (dB) ↑") and "awgn" in captions[0]
+    assert any(c.startswith("FID ↓") for c in captions) and any(c.startswith("bits ↓") for c in captions)
+    assert any(c.startswith("SSIM ↑") for c in captions)
+
+    psnr_awgn, _, ssim_awgn, _, bits_awgn, _, fid_awgn, _ = tables
+    # +inf renders as ∞ (and is the best at 100); higher PSNR wins elsewhere
+    assert psnr_awgn[2][1] == "**∞**"
+    assert psnr_awgn[2][2].startswith("**") and not psnr_awgn[3][2].startswith("**")
+    # lower is better for bits and fid: the digital codec wins every column
+    assert all(c.startswith("**") for c in bits_awgn[3][1:]) and not any(c.startswith("**") for c in bits_awgn[2][1:])
+    assert bits_awgn[2][1] == "1,464,000 ± 0"
+    assert all(c.startswith("**") for c in fid_awgn[2][1:])
+    # every cell is "mean ± std" with one precision per table
+    for cell in ssim_awgn[2][1:] + ssim_awgn[3][1:]:
+        assert re.fullmatch(r"\d\.\d{3} ± \d\.\d{3}", _strip_bold(cell)), cell
+    for cell in psnr_awgn[3][1:]:
+        assert re.fullmatch(r"−?\d+\.\d{2} ± \d+\.\d{2}", _strip_bold(cell)), cell
+
+    assert text.count(DEFINITION) == 1
+    assert "Skipped metric miou" in text and "drn\\_d\\_105.pth" in text
+
+
+def test_best_values_checked_against_summary(frame):
+    summary = summarise(frame)
+    text = render(frame, fake_provenance(), "markdown", metrics=["ssim"])
+    tables = _markdown_tables(text)
+    assert len(tables) == 2
+    for channel, table in zip(CHANNELS, tables):
+        for col, snr in enumerate(GRID, start=1):
+            means = summary[(summary.output == "ssim") & (summary.channel == channel) & (summary.snr_db == snr)]
+            best = means.set_index("method")["mean"].round(3)
+            winners = set(best[best == best.max()].index)
+            bold = {METHODS[i] for i, row in enumerate(table[2:]) if row[col].startswith("**")}
+            assert bold == winners
+
+
+def test_ties_all_bold_and_nan_skipped():
+    rows = []
+    for method, values in (("a", [1.0, np.nan]), ("b", [1.0, 2.0]), ("c", [0.5, np.nan])):
+        for snr, v in zip([0.0, 3.0], values):
+            rows.append({"dataset": "d", "method": method, "channel": "awgn", "grid": "snr", "snr_db": snr,
+                         "snr_definition": DEFINITION, "seed": 0, "sample": "x", "image_key": "k", "metric": "m",
+                         "output": "m", "value": v, "lower_better": False, "level": "image", "limited": False})
+    table = _markdown_tables(render(pd.DataFrame(rows), {"config": {"grid": "snr"}}, "markdown"))[0]
+    assert table[0][0] == "Method / SNR (dB)"
+    assert [r[1] for r in table[2:]] == ["**1.000**", "**1.000**", "0.500"]
+    # a column with a single value has nothing to compare: no bold, missing values as a dash
+    assert [r[2] for r in table[2:]] == ["–", "2.000", "–"]
+
+
+def test_latex_structure_and_escaping(frame):
+    body = render(frame, fake_provenance(), "latex")
+    assert body.count(r"\begin{table}") == body.count(r"\end{table}") == 8 + 1  # 8 tables + the notes
+    assert body.count(r"\begin{tabular}") == body.count(r"\end{tabular}") == 8
+    assert body.count(r"\toprule") == body.count(r"\midrule") == body.count(r"\bottomrule") == 8
+    assert r"\_" in body and "rayleigh_csi" not in body and "rayleigh\\_csi" in body
+    assert "drn_d_105" not in body
+    assert r"$\infty$" in body and "∞" not in body and "±" not in body
+    assert r"$\pm$" in body and r"\textbf{" in body
+    assert r"$\uparrow$" in body and r"$\downarrow$" in body
+    assert "limited to 3 samples" in body
+    assert r"PSNR & 100 & 30 & 20 & 15 & 10 & 5 & 1 \\" in body
+    assert "1,464,000" in body
+    assert body.count(DEFINITION) == 1
+    doc = latex_document(body)
+    assert doc.startswith(r"\documentclass{article}") and r"\usepackage{booktabs}" in doc
+    assert doc.rstrip().endswith(r"\end{document}")
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_latex_compiles(frame, tmp_path):
+    tex = tmp_path / "tables.tex"
+    tex.write_text(latex_document(render(frame, fake_provenance(), "latex")))
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (tmp_path / "tables.pdf").stat().st_size > 0
+
+
+def test_csv_is_the_summary(frame):
+    text = render(frame, fake_provenance(), "csv", metrics=["bits"])
+    lines = text.strip().splitlines()
+    assert lines[0].startswith("dataset,channel,metric,output,method,snr_db,level,mean,std,n")
+    assert len(lines) == 1 + len(METHODS) * len(CHANNELS) * len(GRID)
+    psnr = render(frame, fake_provenance(), "csv", metrics=["psnr"])
+    assert ",inf," in psnr
+
+
+def test_unknown_format_and_metric(frame):
+    from semcom_bench.errors import UserError
+
+    with pytest.raises(UserError):
+        render(frame, fake_provenance(), "html")
+    with pytest.raises(UserError):
+        render(frame, fake_provenance(), "markdown", metrics=["nope"])
+
+
+# ----------------------------------------------------------------------------------------
+# plots
+
+
+def test_plot_curves_writes_png_and_pdf(frame, tmp_path):
+    paths = plot_curves(frame, fake_provenance(), tmp_path / "plots", metrics=["psnr", "fid"])
+    assert [p.suffix for p in paths] == [".png", ".pdf", ".png", ".pdf"]
+    assert all(p.exists() and p.stat().st_size > 1000 for p in paths)
+    assert paths[0].name == "curves_psnr.png"
+    with Image.open(paths[0]) as im:
+        assert im.width > im.height > 100
+
+
+def test_plot_samples_grid_is_pixel_exact(frame, tmp_path):
+    cache = Cache(tmp_path / "cache")
+    rng = np.random.default_rng(1)
+    h, w = 24, 40
+    samples = [Sample(key=k, image=rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
+                      labels=None if i == 1 else rng.integers(0, 20, (h, w), dtype=np.uint8))
+               for i, k in enumerate(SAMPLES)]
+    recons = {}
+    for key in frame["image_key"].dropna().unique():
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        cache.put_image(key, img, {"bits": 0, "channel_uses": 0})
+        recons[key] = img
+    paths = plot_samples(frame, fake_provenance(), cache, samples, tmp_path / "plots", num_samples=2)
+    assert [p.suffix for p in paths] == [".png", ".pdf"]
+    assert all(p.stat().st_size > 0 for p in paths)
+
+    snrs = [100.0, 15.0, 1.0]  # three values spread over the grid, in its order
+    ncols = 2 + len(METHODS) * len(snrs)
+    layout = grid_layout([(h, w)] * 2, ncols)
+    with Image.open(paths[0]) as im:
+        png = np.asarray(im.convert("RGB"))
+    assert png.shape == (layout.height, layout.width, 3)
+    scale = layout.row_heights[0] // h
+    assert scale > 1 and layout.col_width == w * scale
+
+    def panel(row: int, col: int) -> np.ndarray:
+        top, left = layout.panel_box(row, col)
+        return png[top:top + h * scale:scale, left:left + w * scale:scale]
+
+    np.testing.assert_array_equal(panel(0, 0), samples[0].image)
+    np.testing.assert_array_equal(panel(1, 0), samples[1].image)
+    assert (panel(1, 1) == 128).mean() > 0.8  # no labels: grey panel
+    col = 2 + METHODS.index(METHODS[1]) * len(snrs) + snrs.index(15.0)
+    key = _image_key(METHODS[1], CHANNELS[0], 15.0, SEEDS[0], SAMPLES[0])
+    np.testing.assert_array_equal(panel(0, col), recons[key])
