@@ -6,6 +6,11 @@ component, when it is built or first used.
 
 MODULES = [
     "semcom_bench.data.synthetic_streets",
+    "semcom_bench.data.cityscapes",
+    "semcom_bench.data.coco_stuff",
+    "semcom_bench.data.ade20k",
+    "semcom_bench.data.lsun",
+    "semcom_bench.data.folder",
     "semcom_bench.channels.awgn",
     "semcom_bench.methods.full_image",
     "semcom_bench.metrics.image_quality",

@@ -1,0 +1,114 @@
+"""``ade20k``: the ADE20K scene-parsing benchmark (ADEChallengeData2016), as SDM/GESCO load it.
+
+Layout (``ADEChallengeData2016.zip``)::
+
+    <root>/images/<split>/ADE_val_00000001.jpg
+    <root>/annotations/<split>/ADE_val_00000001.png
+
+The annotation PNGs hold 0 ("other", not evaluated) and 1..150 for the 150 classes.
+
+Label space: ``num_classes = 151`` as the official SDM configuration (``--num_classes 151``,
+no instance maps): the official loader subtracts 1 (so class k is k - 1) and maps the
+resulting 255 ("other") to 150, which is also ``ignore_index``.
+
+Resizing (``resize``) as :mod:`semcom_bench.data.coco_stuff`: ``"stretch"`` (default, the
+official evaluation path: BOX halving, BICUBIC to ``size`` x ``size``, labels NEAREST) or
+``"center-crop"``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semcom_bench.data.base import Sample
+from semcom_bench.data.files import FileDataset, check_root, list_files, read_index_map, read_rgb, sdm_center_crop, sdm_resize
+from semcom_bench.errors import UserError
+from semcom_bench.registry import datasets
+
+VERSION = "1"
+LAYOUT = "<root>/images/<split>/*.jpg with <root>/annotations/<split>/<same stem>.png (ADEChallengeData2016)"
+OTHER = 150
+
+_NAMES = """wall building sky floor tree ceiling road bed windowpane grass cabinet sidewalk person earth door table
+mountain plant curtain chair car water painting sofa shelf house sea mirror rug field armchair seat fence desk rock
+wardrobe lamp bathtub railing cushion base box column signboard chest_of_drawers counter sand sink skyscraper
+fireplace refrigerator grandstand path stairs runway case pool_table pillow screen_door stairway river bridge
+bookcase blind coffee_table toilet flower book hill bench countertop stove palm kitchen_island computer swivel_chair
+boat bar arcade_machine hovel bus towel light truck tower chandelier awning streetlight booth television_receiver
+airplane dirt_track apparel pole land bannister escalator ottoman bottle buffet poster stage van ship fountain
+conveyer_belt canopy washer plaything swimming_pool stool barrel basket waterfall tent bag minibike cradle oven ball
+food step tank trade_name microwave pot animal bicycle lake dishwasher screen blanket sculpture hood sconce vase
+traffic_light tray ashcan fan pier crt_screen plate monitor bulletin_board shower radiator glass clock flag"""
+#: The 150 ADE20K class names (index = shifted label), then "other" (150).
+CLASS_NAMES: list[str] = [n.replace("_", " ") for n in _NAMES.split()] + ["other"]
+assert len(CLASS_NAMES) == 151
+
+RESIZE_MODES = ("stretch", "center-crop")
+
+
+class Ade20k(FileDataset):
+    """ADE20K scene parsing (see the module docstring).
+
+    Args:
+        root: the ``ADEChallengeData2016`` folder.
+        split: ``validation`` or ``training``.
+        size: output side (default 256).
+        resize: ``"stretch"`` (official evaluation) or ``"center-crop"``.
+    """
+
+    name = "ade20k"
+    version = VERSION
+    num_classes = 151
+    class_names = CLASS_NAMES
+    ignore_index = OTHER
+
+    def __init__(self, root: str | Path, split: str = "validation", size: int = 256, resize: str = "stretch"):
+        self.root = check_root(root, "ade20k", LAYOUT)
+        if resize not in RESIZE_MODES:
+            raise UserError(f"unknown resize {resize!r} for ade20k; choose {' or '.join(RESIZE_MODES)}")
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
+            raise UserError(f"bad size {size!r} for ade20k; use a positive integer (default 256)")
+        self.split, self.size, self.resize = str(split), int(size), resize
+        image_dir = self.root / "images" / self.split
+        images = list_files(image_dir, (".jpg", ".jpeg", ".png"), recursive=False)
+        if not images:
+            raise UserError(f"no ADE20K images in {image_dir}; expected {LAYOUT}")
+        self.items = []
+        for img in images:
+            lab = self.root / "annotations" / self.split / f"{img.stem}.png"
+            if not lab.is_file():
+                raise UserError(f"missing annotation {lab} for {img.name}; expected {LAYOUT}")
+            self.items.append((img, lab))
+
+    def load(self, item: Any) -> Sample:
+        img_path, lab_path = item
+        maps = [read_index_map(lab_path)]
+        if self.resize == "stretch":
+            image, (raw,) = sdm_resize(read_rgb(img_path), maps, self.size, self.size)
+        else:
+            image, (raw,) = sdm_center_crop(read_rgb(img_path), maps, self.size)
+        labels = raw.astype(np.int64) - 1
+        labels[(labels < 0) | (labels > OTHER)] = OTHER
+        meta = {"image_file": str(img_path.relative_to(self.root)), "label_space": "ade20k-151"}
+        return Sample(key=f"{self.split}/{img_path.stem}", image=image, labels=labels.astype(np.uint8), meta=meta)
+
+    def params(self) -> dict[str, Any]:
+        return {"split": self.split, "size": self.size, "resize": self.resize}
+
+
+@datasets.register(
+    "ade20k",
+    version=VERSION,
+    summary="ADE20K (ADEChallengeData2016), 151 classes (label-1, 'other' -> 150), resized as SDM evaluation",
+    resolution="256x256",
+    label_space="ade20k-151",
+    ground_truth="labels",
+    layout=LAYOUT,
+    weights=None,
+)
+def ade20k(root: str | None = None, split: str = "validation", size: int = 256, resize: str = "stretch") -> Ade20k:
+    """Build the ``ade20k`` data set (see :class:`Ade20k`)."""
+    return Ade20k(root, split=split, size=size, resize=resize)

@@ -1,0 +1,179 @@
+"""Shared plumbing of the on-disk data sets: file listing, reading, the official resizing.
+
+Resizing follows the SDM/GESCO loaders (guided-diffusion's ``image_datasets.py``):
+
+- images: halve with BOX filtering while the image is at least twice the target size, then
+  one BICUBIC resize (``sdm_resize``: straight to the target size; ``sdm_center_crop``: the
+  short side to the target, then a centre crop);
+- label and instance maps: one NEAREST resize from the original size to the image's final size
+  (then the same crop).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+from PIL import Image
+
+from semcom_bench.data.base import Sample
+from semcom_bench.errors import UserError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
+
+RESAMPLE = {"bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR, "box": Image.BOX,
+            "nearest": Image.NEAREST}
+
+
+def list_files(folder: Path, suffixes: Iterable[str] = IMAGE_EXTENSIONS, recursive: bool = True) -> list[Path]:
+    """Sorted files under ``folder`` whose name ends with one of ``suffixes`` (case-insensitive)."""
+    if not folder.is_dir():
+        return []
+    suffixes = tuple(s.lower() for s in suffixes)
+    it = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in it if p.is_file() and p.name.lower().endswith(suffixes))
+
+
+def check_root(root: Any, what: str, layout: str) -> Path:
+    """``root`` as an existing directory, or a one-line :class:`UserError` naming the layout."""
+    if root is None or str(root) == "":
+        raise UserError(f"{what} needs root=<folder>; expected layout: {layout}")
+    path = Path(str(root)).expanduser()
+    if not path.is_dir():
+        raise UserError(f"{what} root {str(path)!r} is not a folder; expected layout: {layout}")
+    return path
+
+
+def read_rgb(path: Path) -> Image.Image:
+    """An image file as a PIL RGB image."""
+    with Image.open(path) as im:
+        im.load()
+        return im.convert("RGB")
+
+
+def read_index_map(path: Path) -> Image.Image:
+    """A label or instance map as stored: 8-bit (L/P) stays 8-bit, 16/32-bit becomes mode I.
+
+    Palette ("P") PNGs keep their indices (they are not converted to grey levels).
+    """
+    with Image.open(path) as im:
+        im.load()
+        if im.mode in ("L", "P", "I"):
+            return im.copy()
+        if im.mode.startswith("I;16") or im.mode == "I;16B":
+            return Image.fromarray(np.asarray(im).astype(np.int32))
+        if im.mode in ("1",):
+            return im.convert("L")
+        if im.mode in ("RGB", "RGBA"):
+            # a grey-level map saved as RGB: take the first channel
+            return Image.fromarray(np.asarray(im)[..., 0])
+        raise UserError(f"cannot read {path} as a label map (PIL mode {im.mode}); save it as an 8- or 16-bit PNG")
+
+
+def box_halve(image: Image.Image, min_width: int, min_height: int) -> Image.Image:
+    """Halve with BOX filtering while the image is at least twice ``min_width`` x ``min_height``."""
+    while image.width >= 2 * min_width and image.height >= 2 * min_height:
+        image = image.resize((image.width // 2, image.height // 2), resample=Image.BOX)
+    return image
+
+
+def sdm_resize(image: Image.Image, maps: list[Image.Image | None], height: int, width: int,
+               resample: str = "bicubic") -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """Resize to exactly ``height`` x ``width``: BOX halving then ``resample`` for the image,
+    NEAREST for ``maps`` (from their original size).
+
+    Returns:
+        (H, W, 3) uint8 image and the maps as (H, W) arrays (None stays None).
+    """
+    if (image.width, image.height) != (width, height):
+        image = box_halve(image, width, height)
+        image = image.resize((width, height), resample=RESAMPLE[resample])
+    out = [None if m is None else np.asarray(m.resize((width, height), resample=Image.NEAREST)) for m in maps]
+    return np.asarray(image, dtype=np.uint8), out
+
+
+def sdm_center_crop(image: Image.Image, maps: list[Image.Image | None], size: int,
+                    resample: str = "bicubic") -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """Short side to ``size`` (BOX halving, then ``resample``; maps NEAREST), then a centre
+    ``size`` x ``size`` crop, as the official ``center_crop_arr``.
+    """
+    while min(image.size) >= 2 * size:
+        image = image.resize((image.width // 2, image.height // 2), resample=Image.BOX)
+    scale = size / min(image.size)
+    new = (max(size, round(image.width * scale)), max(size, round(image.height * scale)))
+    image = image.resize(new, resample=RESAMPLE[resample])
+    arr = np.asarray(image, dtype=np.uint8)
+    top, left = (arr.shape[0] - size) // 2, (arr.shape[1] - size) // 2
+    out = []
+    for m in maps:
+        if m is None:
+            out.append(None)
+            continue
+        a = np.asarray(m.resize(new, resample=Image.NEAREST))
+        out.append(a[top : top + size, left : left + size])
+    return arr[top : top + size, left : left + size], out
+
+
+def boxes_from_instances(instances: np.ndarray, min_id: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes of the numbered instances (ids >= ``min_id``, Cityscapes ``class * 1000 + k``).
+
+    Returns:
+        (N, 4) float32 ``x0, y0, x1, y1`` in pixel-edge coordinates (pixel (r, c) covers
+        [c, c+1) x [r, r+1)) and (N,) int64 label ids ``id // 1000``, in increasing id order.
+    """
+    ids = np.unique(instances)
+    ids = ids[ids >= min_id]
+    boxes, labels = [], []
+    for i in ids:
+        rows, cols = np.nonzero(instances == i)
+        boxes.append([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1])
+        labels.append(int(i) // 1000)
+    return np.asarray(boxes, dtype=np.float32).reshape(-1, 4), np.asarray(labels, dtype=np.int64)
+
+
+class FileDataset:
+    """Base of the on-disk data sets: a list of items, loaded lazily by :meth:`load`.
+
+    Subclasses set ``name``, ``version``, ``num_classes``, ``class_names``, ``ignore_index``,
+    fill ``self.items`` and implement :meth:`load` (item -> :class:`Sample`).
+    """
+
+    name = "files"
+    version = "1"
+    num_classes = 0
+    class_names: list[str] = []
+    ignore_index: int | None = None
+
+    items: list[Any]
+    root: Path
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Sample:
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"{self.name} indices are integers, not {type(index).__name__}")
+        i = int(index)
+        if i < 0:
+            i += len(self.items)
+        if not 0 <= i < len(self.items):
+            raise IndexError(f"index {index} out of range for a data set of {len(self.items)} samples")
+        return self.load(self.items[i])
+
+    def __iter__(self) -> Iterator[Sample]:
+        for i in range(len(self.items)):
+            yield self[i]
+
+    def load(self, item: Any) -> Sample:
+        raise NotImplementedError
+
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        return dict(name=self.name, version=self.version, root=str(self.root.resolve()), size=len(self), **self.params())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in {"root": str(self.root), **self.params()}.items())
+        return f"{type(self).__name__}({inner})"
