@@ -245,6 +245,7 @@ def entry() -> None:
 # stay cheap: heavy libraries are imported inside the commands.
 SUBCOMMANDS: list[tuple[str, str]] = [
     ("train", "semcom_bench.cli.train"),
+    ("data", "semcom_bench.cli.data"),
 ]
 
 for _name, _module in SUBCOMMANDS:

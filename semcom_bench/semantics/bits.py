@@ -81,13 +81,13 @@ def bits_table(
     rows: list[dict[str, int]] = [sample_bits(s, num_classes, codecs, jpeg_quality) for s in samples]
     if not rows:
         return []
-    keys = [k for k in rows[0] if k not in ("present", "channel_uses")]
-    for codec_key in [k for k in keys if k.startswith("maps_")]:
-        total = f"{codec_key}+side"
+    images = [k for k in ("image_raw", "image_png", "image_jpeg")]
+    maps = [k for k in rows[0] if k.startswith("maps_")]
+    totals = [f"{k}+side" for k in maps]
+    for k, total in zip(maps, totals):
         for r in rows:
-            r[total] = r[codec_key] + r["side"]
-        keys.append(total)
-    keys += [k for k in ("present", "channel_uses") if k in rows[0]]
+            r[total] = r[k] + r["side"]
+    keys = images + maps + (["side"] if maps else []) + totals + [k for k in ("present", "channel_uses") if k in rows[0]]
     raw = float(np.mean([r["image_raw"] for r in rows]))
     png = float(np.mean([r["image_png"] for r in rows]))
     table = []
