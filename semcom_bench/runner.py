@@ -50,7 +50,7 @@ class Cell:
             "channel_version": self.channel.version,
             "channel_params": self.channel.params(),
             "snr_db": float(self.snr_db),
-            "snr_definition": SNR_DEFINITION,
+            "snr_definition": self.channel.snr_definition,
             "seed": int(self.seed),
         }
 
@@ -154,7 +154,7 @@ def _generate_batch(cell: Cell, batch: list[Sample], cache: Cache) -> None:
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     payloads = [cell.method.transmit(s, g) for s, g in zip(batch, gens)]
-    received = [cell.channel(p.symbols, cell.snr_db, g) for p, g in zip(payloads, gens)]
+    received = [cell.channel(p.symbols, cell.snr_db, g, payload_scale=p.side.get("scale")) for p, g in zip(payloads, gens)]
     images = cell.method.receive_batch([(p.side, r) for p, r in zip(payloads, received)], gens)
     seconds = (time.perf_counter() - start) / len(batch)
     gpu_peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
@@ -212,7 +212,7 @@ def score(
                         items = [Scored(s, cache.get_image(k), cache.get_record(k)) for s, k in zip(samples, keys)]
                         values = metric.score_set(items)
                         cache.put_values(vkey, values)
-                    for out, v in values.items():
+                    for out, v in _ordered(metric, values):
                         rows.append({**base, "sample": None, "image_key": None, "metric": metric.name, "output": out,
                                      "value": v, "lower_better": metric.outputs[out], "level": "set"})
                 else:
@@ -225,11 +225,19 @@ def score(
                             cache.put_values(vkeys[i], values)
                             got[i] = values
                     for s, k, values in zip(samples, keys, got):
-                        for out, v in values.items():
+                        for out, v in _ordered(metric, values):
                             rows.append({**base, "sample": s.key, "image_key": k, "metric": metric.name, "output": out,
                                          "value": v, "lower_better": metric.outputs[out], "level": "image"})
                 bar.advance(1)
     return rows, skipped
+
+
+def _ordered(metric: Metric, values: dict[str, float]) -> list[tuple[str, float]]:
+    """Values in the metric's declared output order (cached values come back key-sorted)."""
+    missing = set(metric.outputs) - set(values)
+    if missing:
+        raise RuntimeError(f"metric {metric.name} returned no value for {sorted(missing)}")
+    return [(out, values[out]) for out in metric.outputs]
 
 
 def _cell_columns(cell: Cell) -> dict[str, Any]:
@@ -237,7 +245,7 @@ def _cell_columns(cell: Cell) -> dict[str, Any]:
         "method": cell.method_spec.label,
         "channel": cell.channel_spec.label,
         "snr_db": cell.snr_db,
-        "snr_definition": SNR_DEFINITION,
+        "snr_definition": cell.channel.snr_definition,
         "seed": cell.seed,
     }
 

@@ -158,6 +158,7 @@ def plot(
     from semcom_bench.cache import Cache
     from semcom_bench.grids import parse_values
     from semcom_bench.report.plots import plot_curves, plot_samples
+    from semcom_bench.runner import select_samples
     from semcom_bench.specs import parse_spec
 
     frame, prov = results.load(out)
@@ -167,9 +168,7 @@ def plot(
     cfg = prov.get("config", {})
     ds = parse_spec(cfg.get("dataset", {"name": "synthetic-streets"}))
     dataset = registry.datasets.create(ds.name, **ds.params)
-    wanted = list(dict.fromkeys(frame["sample"].dropna()))[:samples]
-    index = {dataset[i].key: dataset[i] for i in range(min(len(dataset), max(len(wanted), 1) * 4 + len(wanted)))}
-    chosen = [index[k] for k in wanted if k in index]
+    chosen = select_samples(dataset, min(samples, prov.get("num_samples", samples)))
     snr_values = list(parse_values(snrs)) if snrs else None
     paths += plot_samples(frame, prov, Cache(cfg.get("cache_dir", ".")), chosen, target, snrs=snr_values, num_samples=samples)
     for p in paths:
@@ -214,26 +213,14 @@ def list_(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app; a user mistake prints one line and returns 2."""
+    """Run the CLI and return its exit code (0 ok, 2 user mistake, 130 interrupted)."""
     try:
-        app(args=argv, standalone_mode=False)
-    except UserError as exc:
+        app(args=argv, standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except UserError as exc:  # raised outside a command (e.g. while parsing)
         print_error(str(exc))
         return 2
-    except typer.Exit as exc:
-        return exc.exit_code
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        return 130
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            return 130
-        raise
     return 0
 
 
@@ -245,6 +232,8 @@ def entry() -> None:
 # stay cheap: heavy libraries are imported inside the commands.
 SUBCOMMANDS: list[tuple[str, str]] = [
     ("train", "semcom_bench.cli.train"),
+    ("weights", "semcom_bench.cli.weights"),
+    ("channels", "semcom_bench.cli.channels"),
     ("data", "semcom_bench.cli.data"),
 ]
 

@@ -10,8 +10,8 @@ from semcom_bench.registry import metrics
 
 
 def _to_tensor(images: list[np.ndarray]) -> torch.Tensor:
-    """(H, W, 3) uint8 images -> (B, 3, H, W) float64 in [0, 255]."""
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).to(torch.float64)
+    """(H, W, 3) uint8 images -> (B, 3, H, W) float32 in [0, 255] (float64 convolutions are ~5x slower)."""
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).to(torch.float32)
 
 
 class PSNR(Metric):
