@@ -20,7 +20,14 @@ class AWGN(Channel):
     def realise(self, num_symbols: int, snr_db: float, generator: torch.Generator) -> None:
         return None
 
-    def apply(self, symbols: torch.Tensor, realisation: None, snr_db: float, generator: torch.Generator) -> Received:
+    def apply(
+        self,
+        symbols: torch.Tensor,
+        realisation: None,
+        snr_db: float,
+        generator: torch.Generator,
+        payload_scale: float | None = None,
+    ) -> Received:
         no = snr_db_to_noise_power(snr_db)
         noise = complex_normal(tuple(symbols.shape), no, generator)
         state = ChannelState(

@@ -63,6 +63,8 @@ class Channel:
 
     name: str = "channel"
     version: str = "1"
+    #: what ``snr_db`` means for this channel; recorded with every result
+    snr_definition: str = SNR_DEFINITION
 
     def params(self) -> dict[str, Any]:
         """Parameters that change the output (part of the cache key)."""
@@ -73,16 +75,28 @@ class Channel:
         raise NotImplementedError
 
     def apply(
-        self, symbols: torch.Tensor, realisation: Any, snr_db: float, generator: torch.Generator
+        self,
+        symbols: torch.Tensor,
+        realisation: Any,
+        snr_db: float,
+        generator: torch.Generator,
+        payload_scale: float | None = None,
     ) -> Received:
-        """Pass (N,) complex64 unit-power ``symbols`` through ``realisation`` at ``snr_db``."""
+        """Pass (N,) complex64 unit-power ``symbols`` through ``realisation`` at ``snr_db``.
+
+        ``payload_scale`` is the method's normalisation scale (``symbols * payload_scale`` are
+        its un-normalised real pairs, see :mod:`semcom_bench.symbols`), or None when the
+        method sends no such payload. Channels defined on unit-power symbols ignore it.
+        """
         raise NotImplementedError
 
-    def __call__(self, symbols: torch.Tensor, snr_db: float, generator: torch.Generator) -> Received:
+    def __call__(
+        self, symbols: torch.Tensor, snr_db: float, generator: torch.Generator, payload_scale: float | None = None
+    ) -> Received:
         if symbols.ndim != 1 or not symbols.is_complex():
             raise ValueError(f"channel input must be a 1-D complex tensor, got {symbols.dtype} {tuple(symbols.shape)}")
         realisation = self.realise(symbols.numel(), snr_db, generator)
-        return self.apply(symbols, realisation, snr_db, generator)
+        return self.apply(symbols, realisation, snr_db, generator, payload_scale=payload_scale)
 
 
 def complex_normal(shape: tuple[int, ...], variance: float, generator: torch.Generator) -> torch.Tensor:
