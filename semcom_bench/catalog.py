@@ -16,6 +16,7 @@ MODULES = [
     "semcom_bench.channels.mimo",
     "semcom_bench.channels.gesco_code",
     "semcom_bench.methods.full_image",
+    "semcom_bench.methods.digital",
     "semcom_bench.metrics.image_quality",
     "semcom_bench.metrics.bits",
 ]
