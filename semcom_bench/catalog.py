@@ -19,6 +19,7 @@ MODULES = [
     "semcom_bench.methods.digital",
     "semcom_bench.metrics.image_quality",
     "semcom_bench.metrics.bits",
+    "semcom_bench.metrics.semantic",
     "semcom_bench.metrics.distribution",
     "semcom_bench.metrics.perceptual",
 ]

@@ -12,7 +12,9 @@ import typer
 
 app = typer.Typer(help="Train the learned components (recipes that reproduce the shipped checkpoints).", no_args_is_help=True)
 
-RECIPES: list[str] = []
+RECIPES: list[str] = [
+    "semcom_bench.cli.train_evaluator",
+]
 
 for _module in RECIPES:
     importlib.import_module(_module).register(app)
