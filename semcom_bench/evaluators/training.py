@@ -254,6 +254,8 @@ def train_evaluator(task: str, steps: int | None = None, seed: int = 0, device: 
     data = render("train", train_size, 0, workers, data_cache)
     log(f"[{task}] rendered in {time.time() - t_start:.1f} s")
     meta = embedded.default_meta(task)
+    if device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True
     job = _Task(task, meta, data, device)
 
     def run(n_steps: int, budget_probe: bool = False) -> tuple[torch.nn.Module, float, list[float]]:
