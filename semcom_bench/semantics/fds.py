@@ -175,7 +175,7 @@ def hard_labels(maps: torch.Tensor, num_classes: int, present: Sequence[int] | N
     present = list(present)
     if not present:
         return torch.zeros((*maps.shape[:-3], *maps.shape[-2:]), dtype=torch.int64)
-    idx = torch.as_tensor(present, dtype=torch.int64)
+    idx = torch.as_tensor(present, dtype=torch.int64, device=maps.device)
     return idx[classes[..., present, :, :].argmax(dim=-3)]
 
 

@@ -44,7 +44,7 @@ The compressed bits are never modulated; they measure the payload, the symbols c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -145,7 +145,6 @@ class SemanticPayload:
     code: bytes
     map_bits: int
     side_bits: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def source_bits(self) -> int:
