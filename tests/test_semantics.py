@@ -284,6 +284,19 @@ def test_official_noise_table_touches_present_channels_only():
     assert torch.allclose(d[0, 7], d[0, 11], atol=1e-6) and torch.allclose(d[0, 7], d[0, 0], atol=1e-6)
 
 
+def test_gesco_code_channel_adds_the_official_sigma_to_the_transmitted_maps():
+    from semcom_bench.channels.gesco_code import GescoCode
+
+    s = street_sample(96, 192)
+    payload = encode_semantics(s, 34).to_payload()
+    assert payload.side["scale"] == payload.side["semantics"].scale
+    rx = GescoCode()(payload.symbols, 10, torch.Generator().manual_seed(0), payload_scale=payload.side["scale"])
+    side = payload.side["semantics"]
+    noise = decode_semantics(rx, side, fds=False) - semantic_maps(s.labels, 34, s.instances)
+    assert abs(float(noise[list(side.present) + [34]].std()) - GESCO_SIGMA[10]) < 0.01
+    assert float(noise[[c for c in range(34) if c not in side.present]].abs().max()) == 0.0
+
+
 def test_bits_against_the_full_image():
     s = street_sample()
     ib = image_bits(s.image)

@@ -5,16 +5,21 @@ of a fixed standard deviation per "SNR" key is added to the maps of the present 
 the edge map, without power normalisation (absent classes stay exact zeros). By
 10 log10(1/σ²) the keys only approximate the paper's PSNR (1 -> 0.9 dB, 5 -> 4.4 dB,
 10 -> 8.9 dB, ...). The project's default path instead power-normalises the maps and passes
-them through a channel at Es/N0 (see :mod:`semcom_bench.semantics.payload`); use this table
-only to reproduce the official numbers, and record that you did.
+them through a channel at Es/N0 (see :mod:`semcom_bench.semantics.payload`). To reproduce
+the official test-time noise through the runner, use the ``gesco-code`` channel (it adds
+σ·N(0, 1) to the un-normalised transmitted maps); the helpers here apply the table directly
+to (B, C(+1), H, W) map tensors, e.g. for noisy training. Record which one you used.
 """
 
 from __future__ import annotations
 
 import torch
 
-#: σ per "SNR" key of the official sampling code (``SNR_DICT``).
-GESCO_SIGMA: dict[int, float] = {100: 0.0, 30: 0.05, 25: 0.08, 20: 0.13, 15: 0.22, 10: 0.36, 5: 0.6, 1: 0.9}
+# σ per "SNR" key of the official sampling code (``SNR_DICT``); the ``gesco-code`` channel
+# applies the same table to any payload passed through the runner.
+from semcom_bench.channels.gesco_code import GESCO_SIGMA
+
+__all__ = ["GESCO_SIGMA", "GESCO_TRAIN_SIGMAS", "add_map_noise", "present_mask"]
 #: σ values drawn uniformly per training step in the official noisy training (0 weighted x3).
 GESCO_TRAIN_SIGMAS: tuple[float, ...] = (0.6, 0.36, 0.22, 0.13, 0.08, 0.05, 0.0, 0.0, 0.0)
 

@@ -159,10 +159,16 @@ class SemanticPayload:
         return int(self.symbols.numel())
 
     def to_payload(self) -> Any:
-        """The :class:`semcom_bench.methods.base.Payload` of a method; ``side["semantics"]`` is the side."""
+        """The :class:`semcom_bench.methods.base.Payload` of a method.
+
+        ``side["semantics"]`` is the :class:`SemanticSide`; ``side["scale"]`` repeats its
+        normalisation scale where the runner looks for it (channels such as ``gesco-code``
+        add their noise to the un-normalised map values ``symbols * scale``).
+        """
         from semcom_bench.methods.base import Payload
 
-        return Payload(symbols=self.symbols, side={"semantics": self.side}, source_bits=self.map_bits, side_bits=self.side_bits)
+        return Payload(symbols=self.symbols, side={"semantics": self.side, "scale": self.side.scale},
+                       source_bits=self.map_bits, side_bits=self.side_bits)
 
 
 def _downsample(labels: torch.Tensor, edge: torch.Tensor | None, num_classes: int, factor: int) -> tuple[torch.Tensor, torch.Tensor | None]:
