@@ -11,13 +11,19 @@ the Hugging Face offline switches are set for the whole process.
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 
 import typer
 from rich.table import Table
 
 from semcom_bench.cli.common import err_console, out_console, print_error
 from semcom_bench.errors import UserError
+
+#: packages whose modules may declare weights without registering a component (evaluators are
+#: chosen per data set and imported lazily by the metrics); every module in them is imported
+WEIGHT_PACKAGES = ("semcom_bench.evaluators", "semcom_bench.methods", "semcom_bench.metrics")
 
 app = typer.Typer(
     help="List the weights every metric and method needs: found or missing, where, checksum, where published.",
@@ -31,26 +37,43 @@ app = typer.Typer(
 
     semcom-bench weights
     SEMCOM_WEIGHTS=~/weights semcom-bench weights --offline
+    semcom-bench weights --dataset cityscapes
 """)
 def weights_(
     offline: bool = typer.Option(False, "--offline", help="Make sure nothing tries the network (also SEMCOM_OFFLINE=1, the default)."),
+    dataset: str = typer.Option("synthetic-streets", help="Data set whose evaluators decide which metrics are ready."),
 ) -> None:
     """List every declared weight file: found or missing, where, SHA-256, where it is published."""
     try:
-        _list(offline)
+        _list(offline, dataset)
     except UserError as exc:
         print_error(str(exc))
         raise typer.Exit(2) from None
 
 
-def _list(offline: bool) -> None:
+def _import_declaring_modules() -> list[str]:
+    """Import every module of :data:`WEIGHT_PACKAGES`; returns 'module: error' for failures."""
+    problems = []
+    for name in WEIGHT_PACKAGES:
+        package = importlib.import_module(name)
+        for info in pkgutil.iter_modules(package.__path__, name + "."):
+            try:
+                importlib.import_module(info.name)
+            except Exception as exc:  # a broken optional module must not hide the others
+                problems.append(f"{info.name}: {type(exc).__name__}: {exc}")
+    return problems
+
+
+def _list(offline: bool, dataset_name: str) -> None:
     from semcom_bench import registry, weights
+    from semcom_bench.specs import parse_spec
 
     if offline:
         os.environ["SEMCOM_OFFLINE"] = "1"
     weights.enforce_offline()
     for reg in (registry.metrics, registry.methods):
         reg.names()  # loads the catalog: every module declares its weights at import
+    problems = _import_declaring_modules()
     declared = sorted(weights.WEIGHTS.values(), key=lambda w: w.name)
 
     if weights.offline():
@@ -65,7 +88,8 @@ def _list(offline: bool) -> None:
     )
 
     table = Table(title="weight files", title_justify="left")
-    for col in ("weights", "used by", "status", "sha256 (first 16)"):
+    table.add_column("weights", no_wrap=True)
+    for col in ("used by", "status", "sha256"):
         table.add_column(col, overflow="fold")
     details: list[str] = []
     found_count = 0
@@ -86,7 +110,7 @@ def _list(offline: bool) -> None:
             digest = weights.cached_checksum(path)
             match = weights.checksum_matches(w, digest)
             verdict = {True: "[green]matches[/]", False: "[red]DIFFERS[/]", None: "none declared"}[match]
-            status, check = f"[green]found[/] ({source})", f"{digest[:16]}… {verdict}"
+            status, check = f"[green]found[/] ({source})", f"{digest[:12]}… {verdict}"
             lines.append(f"  found at: {source}: {path}")
             lines.append(f"  sha256: {digest} (" + {True: "matches the declared checksum", False: f"[red]differs from the declared {w.sha256}[/]", None: "no checksum declared"}[match] + ")")
         lines.append(f"  published at: {published}")
@@ -96,7 +120,9 @@ def _list(offline: bool) -> None:
     for block in details:
         out_console.print(block, highlight=False, soft_wrap=True)
 
-    comp = Table(title="components that need weights", title_justify="left")
+    spec = parse_spec(dataset_name)
+    data = registry.datasets.create(spec.name, **spec.params)
+    comp = Table(title=f"components that need weights (data set {spec.label})", title_justify="left")
     comp.add_column("component", no_wrap=True)
     comp.add_column("state", overflow="fold")
     for kind, reg in (("metric", registry.metrics), ("method", registry.methods)):
@@ -108,7 +134,9 @@ def _list(offline: bool) -> None:
                 continue
             reason = None
             if kind == "metric":  # cheap to build; unavailable() also checks packages
-                reason = reg.create(entry.name).unavailable()
+                metric = reg.create(entry.name)
+                metric.dataset = data  # evaluators are chosen per data set, as in a run
+                reason = metric.unavailable()
             else:
                 missing = [n for n in needs if n in weights.WEIGHTS and weights.find(n) is None]
                 if missing:
@@ -116,4 +144,6 @@ def _list(offline: bool) -> None:
             state = "[green]ready[/]" if reason is None else f"[yellow]skipped[/]: {reason}"
             comp.add_row(f"{kind} {entry.name}", state)
     out_console.print(comp)
+    for problem in problems:
+        err_console.print(f"[yellow]warning[/]: could not import {problem}", highlight=False)
     err_console.print(f"{found_count} of {len(declared)} weight files found.", highlight=False)
