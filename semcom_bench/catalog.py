@@ -17,6 +17,7 @@ MODULES = [
     "semcom_bench.channels.gesco_code",
     "semcom_bench.methods.full_image",
     "semcom_bench.methods.digital",
+    "semcom_bench.methods.gesco",
     "semcom_bench.metrics.image_quality",
     "semcom_bench.metrics.bits",
     "semcom_bench.metrics.semantic",

@@ -14,6 +14,7 @@ app = typer.Typer(help="Train the learned components (recipes that reproduce the
 
 RECIPES: list[str] = [
     "semcom_bench.cli.train_evaluator",
+    "semcom_bench.cli.train_diffusion",
 ]
 
 for _module in RECIPES:

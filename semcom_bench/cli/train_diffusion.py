@@ -1,0 +1,95 @@
+"""``semcom-bench train gesco|sdm``: the recipes of the embedded semantic diffusion networks.
+
+Both recipes train the same network (:func:`semcom_bench.nets.semantic_unet.embedded_config`)
+on the data set's training split; ``gesco`` corrupts the maps by the channel at every step
+(noisy training), ``sdm`` trains on clean maps. See :mod:`semcom_bench.diffusion.training`.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from semcom_bench.cli.common import command, out_console
+
+EPILOG = """**Examples**
+
+    semcom-bench train gesco --device cuda --steps 6000 --batch-size 128 --out runs/gesco --export assets
+    semcom-bench train sdm --dataset "synthetic-streets(size=2000)" --steps 200 --out runs/sdm
+    semcom-bench train gesco --out runs/gesco --steps 8000 --resume
+"""
+
+
+def _train(recipe: str, **opts: Any) -> None:
+    import torch
+
+    from semcom_bench.diffusion.training import ASSETS, DiffusionTrainer, recipe_config
+    from semcom_bench.errors import UserError
+    from semcom_bench.specs import parse_spec
+
+    threads = opts.pop("threads", None)
+    if threads:
+        torch.set_num_threads(int(threads))
+    spec = parse_spec(opts.pop("dataset"))
+    data = {"name": spec.name, "split": "train", **spec.params}
+    if spec.name == "synthetic-streets":
+        data = {"size": 10000, "height": 64, "width": 128, "seed": 0, **data}
+    out = Path(opts.pop("out") or Path("semcom-train") / recipe)
+    export = opts.pop("export")
+    resume = opts.pop("resume")
+    device = opts.pop("device")
+    data_cache = opts.pop("data_cache")
+    cfg = recipe_config(recipe, dataset=data, **opts)
+    command_line = " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
+    trainer = DiffusionTrainer(cfg, out, device=device, resume=resume, data_cache=data_cache,
+                               log=lambda s: out_console.print(s, highlight=False, markup=False))
+    summary = trainer.run()
+    out_console.print(f"{recipe}: {summary['steps']} steps in {summary['seconds']:.0f} s; last checkpoint {summary['checkpoint']}",
+                      highlight=False, markup=False)
+    if export:
+        folder = ASSETS / recipe if export == "assets" else Path(export)
+        if data.get("name") != "synthetic-streets" and export == "assets":
+            raise UserError("--export assets is for the embedded synthetic-streets networks; give a folder instead")
+        info = trainer.export(folder, f"{recipe}-{data['name']}", command=command_line)
+        out_console.print(f"exported {folder / info['weights']['file']} (sha256 {info['weights']['sha256'][:16]}…)",
+                          highlight=False, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    for recipe, what in (("gesco", "noisy maps (GESCO)"), ("sdm", "clean maps (SDM)")):
+        _register_one(app, recipe, what)
+
+
+def _register_one(app: typer.Typer, recipe: str, what: str) -> None:
+    @command(app, recipe, epilog=EPILOG,
+             help=f"Train the embedded {recipe} network on {what}: progress, checkpoints, --resume, EMA, --export with provenance.")
+    def train_recipe(
+        dataset: str = typer.Option("synthetic-streets", help="Training data set, with parameters as name(k=v); its train split."),
+        steps: Optional[int] = typer.Option(None, help="Optimisation steps. Default: 6000."),
+        batch_size: Optional[int] = typer.Option(None, help="Images per step. Default: 64."),
+        seed: int = typer.Option(0, help="Seed of the initialisation and of every random draw."),
+        device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto (a GPU when there is one)."),
+        out: Optional[Path] = typer.Option(None, help=f"Checkpoint folder. Default: semcom-train/{recipe}."),
+        resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in --out."),
+        export: Optional[str] = typer.Option(None, help="Write fp16 EMA weights + recipe JSON to this folder ('assets': the package's)."),
+        lr: Optional[float] = typer.Option(None, help="AdamW learning rate. Default: 2e-4."),
+        ema: Optional[float] = typer.Option(None, "--ema", help="EMA decay. Default: 0.999 (the paper: 0.9999 over far longer runs)."),
+        drop_rate: Optional[float] = typer.Option(None, help="Null-label probability for guidance. Default: 0.2."),
+        loss: Optional[str] = typer.Option(None, help="hybrid (L_simple + 0.001 L_vlb, the paper) or simple (the GESCO code)."),
+        noise: Optional[str] = typer.Option(None, help=f"Training noise: channel, gesco-code or none. Default: {'channel' if recipe == 'gesco' else 'none'}."),
+        power: Optional[str] = typer.Option(None, help="Power normalisation of the channel noise: peak (the paper's PSNR, default) or average."),
+        checkpoint_every: Optional[int] = typer.Option(None, help="Steps between checkpoints. Default: 1000."),
+        log_every: Optional[int] = typer.Option(None, help="Steps between progress lines. Default: 100."),
+        time_limit: Optional[float] = typer.Option(None, help="Seconds: stop (and save) when reached; the JSON records the steps done."),
+        workers: Optional[int] = typer.Option(None, help="Processes rendering the training scenes. Default: one per core."),
+        data_cache: Optional[Path] = typer.Option(None, help="An .npz keeping the rendered scenes. Default: under the cache folder."),
+        threads: Optional[int] = typer.Option(None, help="Torch CPU threads."),
+    ) -> None:
+        _train(recipe, dataset=dataset, steps=steps, batch_size=batch_size, seed=seed, device=device, out=out,
+               resume=resume, export=export, lr=lr, ema_decay=ema, drop_rate=drop_rate, loss=loss, noise=noise,
+               power=power, checkpoint_every=checkpoint_every, log_every=log_every, time_limit=time_limit,
+               workers=workers, data_cache=data_cache, threads=threads)

@@ -1,0 +1,466 @@
+"""Training of the semantic diffusion model: the ``gesco`` (noisy maps) and ``sdm`` (clean maps) recipes.
+
+One step: draw a batch of training scenes, build their one-hot + instance-edge maps at the
+image resolution, corrupt them by the training-noise option (:mod:`.noise`), take them to the
+model grid (nearest), replace them by the null label with probability ``drop_rate``
+(classifier-free guidance), and minimise the hybrid loss of :mod:`.gaussian` on the image
+(box-filtered to the model grid, [-1, 1]) at a uniform random timestep. AdamW, constant
+learning rate, an EMA of the weights, bf16 autocast on a GPU (fp32 on the CPU).
+
+Checkpoints follow the official guided-diffusion layout in the output folder:
+``model_NNNNNN.pt`` (weights), ``ema_<decay>_NNNNNN.pt`` (EMA weights) and ``opt_NNNNNN.pt``
+(optimizer, random state and step, for ``resume``), plus ``config.json``. ``export`` writes the
+fp16 EMA weights and a JSON (network, diffusion and model-grid settings, the recipe and its
+provenance) that :mod:`semcom_bench.methods.gesco` loads.
+
+All randomness (batches, PSNRs, label drop, timesteps, noise) comes from one generator seeded
+with ``seed`` on the training device, so a run is reproducible on the same device, and a run
+stopped at step k by ``time_limit`` equals a run with ``steps=k`` (nothing depends on the total).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from semcom_bench.diffusion.gaussian import LOSSES, GaussianDiffusion
+from semcom_bench.diffusion.noise import NOISE_MODES, POWERS, clean_maps, drop_labels, noisy_training_maps
+from semcom_bench.errors import UserError
+from semcom_bench.hashing import hash_file, hash_obj
+from semcom_bench.nets.semantic_unet import SemanticUNet, UNetConfig, count_parameters, embedded_config
+
+#: recipe name -> the settings that differ between the two shipped networks
+RECIPES: dict[str, dict[str, Any]] = {
+    "gesco": {"noise": "channel", "power": "peak"},
+    "sdm": {"noise": "none"},
+}
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run.
+
+    Attributes:
+        recipe: ``gesco`` or ``sdm`` (name of the result).
+        noise: training-noise option (``channel``, ``gesco-code``, ``none``).
+        power: sender power normalisation used by the ``channel`` noise.
+        steps: optimisation steps.
+        batch_size: images per step.
+        lr, weight_decay: AdamW settings (constant learning rate).
+        ema_decay: EMA decay of the weights (0.9999 in the paper; smaller for short runs).
+        drop_rate: probability of the null label (classifier-free guidance training).
+        loss: ``hybrid`` (L_simple + λ L_vlb, the paper) or ``simple`` (the GESCO code).
+        lambda_vlb: λ.
+        diffusion_steps, schedule: T and the β schedule.
+        seed: seed of the initialisation and of every random draw.
+        model_downsample: image size / model grid size (2: 64x128 scenes, 32x64 model grid).
+        dataset: data set name and parameters of the training scenes.
+        net: overrides of :func:`semcom_bench.nets.semantic_unet.embedded_config`.
+        amp: bf16 autocast on a GPU.
+        checkpoint_every, log_every: in steps.
+        time_limit: seconds; stop early (saving) when reached.
+        workers: processes that render the training scenes (0: one per core).
+    """
+
+    recipe: str = "gesco"
+    noise: str = "channel"
+    power: str = "average"
+    steps: int = 6000
+    batch_size: int = 64
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    ema_decay: float = 0.999
+    drop_rate: float = 0.2
+    loss: str = "hybrid"
+    lambda_vlb: float = 1e-3
+    diffusion_steps: int = 1000
+    schedule: str = "linear"
+    seed: int = 0
+    model_downsample: int = 2
+    dataset: dict[str, Any] = field(default_factory=lambda: {"name": "synthetic-streets", "split": "train", "size": 10000,
+                                                              "height": 64, "width": 128, "seed": 0})
+    net: dict[str, Any] = field(default_factory=dict)
+    amp: bool = True
+    checkpoint_every: int = 1000
+    log_every: int = 100
+    time_limit: float | None = None
+    workers: int = 0
+
+    def check(self) -> None:
+        if self.noise not in NOISE_MODES:
+            raise UserError(f"unknown training noise {self.noise!r}; use one of {', '.join(NOISE_MODES)}")
+        if self.power not in POWERS:
+            raise UserError(f"unknown power normalisation {self.power!r}; use one of {', '.join(POWERS)}")
+        if self.loss not in LOSSES:
+            raise UserError(f"unknown loss {self.loss!r}; use one of {', '.join(LOSSES)}")
+        for name in ("steps", "batch_size", "model_downsample", "diffusion_steps"):
+            if int(getattr(self, name)) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if not 0.0 <= self.drop_rate < 1.0:
+            raise UserError(f"--drop-rate must be in [0, 1), got {self.drop_rate}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise UserError(f"--ema must be in [0, 1), got {self.ema_decay}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def recipe_config(recipe: str, **overrides: Any) -> TrainConfig:
+    """The :class:`TrainConfig` of a named recipe with ``overrides`` (None values ignored)."""
+    if recipe not in RECIPES:
+        raise UserError(f"unknown recipe {recipe!r}; use one of {', '.join(RECIPES)}")
+    cfg = TrainConfig(recipe=recipe, **RECIPES[recipe])
+    for k, v in overrides.items():
+        if v is not None:
+            setattr(cfg, k, v)
+    cfg.check()
+    return cfg
+
+
+# --------------------------------------------------------------------------------------------
+# training scenes
+# --------------------------------------------------------------------------------------------
+
+
+def _render_range(args: tuple[dict[str, Any], int, int]) -> dict[str, np.ndarray]:
+    spec, start, stop = args
+    import torch as _torch
+
+    _torch.set_num_threads(1)
+    from semcom_bench import registry
+    from semcom_bench.semantics.onehot import instance_edges
+
+    params = {k: v for k, v in spec.items() if k != "name"}
+    ds = registry.datasets.create(spec["name"], **params)
+    images, labels, edges = [], [], []
+    has_edges = False
+    for i in range(start, stop):
+        s = ds[i]
+        if s.labels is None:
+            raise UserError(f"sample {s.key} of {spec['name']} has no labels: the diffusion model trains on label maps")
+        images.append(s.image)
+        labels.append(np.asarray(s.labels, dtype=np.uint8))
+        has_edges = has_edges or s.instances is not None
+        edge = instance_edges(s.instances, eight_bit=True).numpy() if s.instances is not None else np.zeros(s.labels.shape, np.float32)
+        edges.append(edge.astype(np.uint8))
+    return {"images": np.stack(images), "labels": np.stack(labels), "edges": np.stack(edges),
+            "has_edges": np.array(has_edges)}
+
+
+def default_data_cache(spec: dict[str, Any]) -> Path:
+    from semcom_bench.config import default_cache_dir
+
+    return default_cache_dir() / "training-data" / f"{hash_obj(spec)[:16]}.npz"
+
+
+def render_training_set(spec: dict[str, Any], workers: int = 0, cache: str | Path | None = None,
+                        log: Callable[[str], None] = print) -> dict[str, np.ndarray]:
+    """Images (N, H, W, 3) uint8, labels (N, H, W) uint8, instance edges (N, H, W) uint8.
+
+    Rendered in ``workers`` processes (default one per core) and kept in ``cache`` (an .npz
+    keyed by the data set spec; written atomically).
+    """
+    from semcom_bench import registry
+
+    params = {k: v for k, v in spec.items() if k != "name"}
+    ds = registry.datasets.create(spec["name"], **params)
+    n = len(ds)
+    if cache is not None and Path(cache).is_file():
+        with np.load(cache) as z:
+            data = {k: z[k] for k in z.files}
+        if str(data.get("spec", "")) == json.dumps(spec, sort_keys=True):
+            log(f"training scenes: {n} from {cache}")
+            return data
+    t0 = time.perf_counter()
+    workers = workers or min(os.cpu_count() or 1, 32)
+    chunk = max(1, min(256, -(-n // max(workers * 4, 1))))
+    jobs = [(spec, a, min(a + chunk, n)) for a in range(0, n, chunk)]
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_render_range, jobs)
+    else:
+        parts = [_render_range(j) for j in jobs]
+    data = {k: np.concatenate([p[k] for p in parts]) for k in ("images", "labels", "edges")}
+    data["has_edges"] = np.array(bool(parts[0]["has_edges"]))
+    data["spec"] = np.array(json.dumps(spec, sort_keys=True))
+    log(f"training scenes: rendered {n} in {time.perf_counter() - t0:.1f} s with {workers} processes")
+    if cache is not None:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(f"{cache}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, **data)
+        tmp.replace(cache)
+    return data
+
+
+# --------------------------------------------------------------------------------------------
+# the trainer
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {device!r} asked for but CUDA is not available here; use --device cpu")
+    return device
+
+
+def _git_commit() -> str:
+    root = Path(__file__).resolve().parent.parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+_CKPT = re.compile(r"^model_(\d+)\.pt$")
+
+
+def latest_step(out: Path) -> int | None:
+    steps = [int(m.group(1)) for p in out.glob("model_*.pt") if (m := _CKPT.match(p.name))]
+    return max(steps) if steps else None
+
+
+class DiffusionTrainer:
+    """Trains one network by a :class:`TrainConfig`; ``run()`` returns a summary dict.
+
+    Args:
+        cfg: the run's configuration.
+        out: folder of checkpoints and ``config.json``.
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        resume: continue from the latest checkpoint in ``out``.
+        data: pre-rendered training scenes (default: rendered / read from the cache).
+        data_cache: .npz of the rendered scenes (default: under the project cache).
+        log: where progress lines go.
+    """
+
+    def __init__(self, cfg: TrainConfig, out: str | Path, device: str = "cpu", resume: bool = False,
+                 data: dict[str, np.ndarray] | None = None, data_cache: str | Path | None = None,
+                 log: Callable[[str], None] = print):
+        cfg.check()
+        self.cfg, self.out, self.log = cfg, Path(out), log
+        self.device = resolve_device(device)
+        self.out.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(cfg.seed)
+        if data is None:
+            data = render_training_set(cfg.dataset, cfg.workers, data_cache or default_data_cache(cfg.dataset), log)
+        dev = torch.device(self.device)
+        self.images = torch.from_numpy(data["images"]).to(dev)
+        self.labels = torch.from_numpy(data["labels"]).to(dev)
+        self.edges = torch.from_numpy(data["edges"]).to(dev) if bool(data["has_edges"]) else None
+        from semcom_bench import registry
+
+        ds_params = {k: v for k, v in cfg.dataset.items() if k != "name"}
+        self.num_classes = int(registry.datasets.create(cfg.dataset["name"], **ds_params).num_classes)
+        h, w = self.images.shape[1:3]
+        f = cfg.model_downsample
+        if h % f or w % f:
+            raise UserError(f"model_downsample {f} does not divide the scene size {h}x{w}")
+        self.model_size = (h // f, w // f)
+        self.net_config = embedded_config(num_classes=self.num_classes, **{**cfg.net, "instance_edges": True})
+        self.model = SemanticUNet(self.net_config).to(dev)
+        if self.model_size[0] % self.model.downsampling or self.model_size[1] % self.model.downsampling:
+            raise UserError(f"model grid {self.model_size} is not divisible by {self.model.downsampling}")
+        self.ema = [p.detach().clone() for p in self.model.parameters()]
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.diffusion = GaussianDiffusion.from_schedule(cfg.diffusion_steps, cfg.schedule)
+        self.gen = torch.Generator(device=dev).manual_seed(cfg.seed)
+        self.amp = cfg.amp and dev.type == "cuda"
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self.seconds = 0.0
+        if resume:
+            self._resume()
+        else:
+            self._write_config()
+
+    # --- files -------------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "net": self.net_config.to_dict(),
+            "diffusion": {"steps": self.cfg.diffusion_steps, "schedule": self.cfg.schedule, "learn_sigma": True,
+                          "mean_type": "epsilon", "var_type": "learned_range"},
+            "model_size": list(self.model_size),
+            "image_size": [int(self.images.shape[1]), int(self.images.shape[2])],
+            "num_classes": self.num_classes,
+            "train": self.cfg.to_dict(),
+        }
+
+    def _write_config(self) -> None:
+        (self.out / "config.json").write_text(json.dumps(self.describe(), indent=2) + "\n")
+
+    def ema_state_dict(self) -> dict[str, torch.Tensor]:
+        names = [n for n, _ in self.model.named_parameters()]
+        state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        for n, p in zip(names, self.ema):
+            state[n] = p.detach().clone()
+        return state
+
+    def save(self) -> Path:
+        s = f"{self.step:06d}"
+        torch.save({k: v.cpu() for k, v in self.model.state_dict().items()}, self.out / f"model_{s}.pt")
+        torch.save({k: v.cpu() for k, v in self.ema_state_dict().items()}, self.out / f"ema_{self.cfg.ema_decay}_{s}.pt")
+        torch.save({"optimizer": self.opt.state_dict(), "step": self.step, "generator": self.gen.get_state(),
+                    "generator_device": str(self.gen.device), "history": self.history, "seconds": self.seconds,
+                    "config": self.cfg.to_dict()}, self.out / f"opt_{s}.pt")
+        return self.out / f"ema_{self.cfg.ema_decay}_{s}.pt"
+
+    def _resume(self) -> None:
+        step = latest_step(self.out)
+        if step is None:
+            self.log(f"resume: no checkpoint in {self.out}; starting from step 0")
+            self._write_config()
+            return
+        cfg_path = self.out / "config.json"
+        if cfg_path.is_file():
+            old = json.loads(cfg_path.read_text())
+            if old.get("net") != self.net_config.to_dict():
+                raise UserError(f"cannot resume from {self.out}: its network differs from this recipe's")
+        s = f"{step:06d}"
+        self.model.load_state_dict(torch.load(self.out / f"model_{s}.pt", map_location=self.device, weights_only=True))
+        ema_path = self.out / f"ema_{self.cfg.ema_decay}_{s}.pt"
+        ema = torch.load(ema_path, map_location=self.device, weights_only=True) if ema_path.is_file() else self.model.state_dict()
+        self.ema = [ema[n].detach().clone().to(self.device) for n, _ in self.model.named_parameters()]
+        opt = torch.load(self.out / f"opt_{s}.pt", map_location=self.device, weights_only=False)
+        self.opt.load_state_dict(opt["optimizer"])
+        if opt.get("generator_device", "cpu").split(":")[0] == str(self.gen.device).split(":")[0]:
+            self.gen.set_state(opt["generator"].cpu() if hasattr(opt["generator"], "cpu") else opt["generator"])
+        else:
+            self.gen.manual_seed(self.cfg.seed + step)
+            self.log(f"resume: generator state saved on {opt.get('generator_device')}, reseeded with seed + step")
+        self.step = int(opt["step"])
+        self.history = list(opt.get("history", []))
+        self.seconds = float(opt.get("seconds", 0.0))
+        self.log(f"resumed from step {self.step} in {self.out}")
+
+    # --- one step ----------------------------------------------------------------------------
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x0 (B, 3, h, w) in [-1, 1], maps (B, C+1, h, w), training-noise level (B,)) on the model grid."""
+        cfg, g = self.cfg, self.gen
+        idx = torch.randint(self.images.shape[0], (cfg.batch_size,), generator=g, device=self.images.device)
+        x = self.images[idx].permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        f = cfg.model_downsample
+        x0 = F.avg_pool2d(x, f) if f > 1 else x
+        edges = self.edges[idx] if self.edges is not None else torch.zeros_like(self.labels[idx])
+        maps, sent = clean_maps(self.labels[idx], edges, self.num_classes)
+        if self.edges is None:
+            sent[:, -1] = False
+        maps, level = noisy_training_maps(maps, sent, cfg.noise, g, cfg.power)
+        maps = maps[..., ::f, ::f]
+        maps = drop_labels(maps, cfg.drop_rate, g)
+        return x0, maps, level
+
+    def train_step(self) -> dict[str, float]:
+        cfg = self.cfg
+        self.model.train()
+        x0, maps, _ = self.batch()
+        t = torch.randint(self.diffusion.num_timesteps, (x0.shape[0],), generator=self.gen, device=x0.device)
+        noise = torch.randn(x0.shape, generator=self.gen, device=x0.device)
+
+        def model_fn(x: torch.Tensor, tt: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                return self.model(x, tt, y)
+
+        losses = self.diffusion.training_losses(model_fn, x0, t, maps, noise, cfg.loss, cfg.lambda_vlb)
+        loss = losses["loss"].mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        with torch.no_grad():
+            params = [p.detach() for p in self.model.parameters()]
+            torch._foreach_mul_(self.ema, cfg.ema_decay)
+            torch._foreach_add_(self.ema, params, alpha=1.0 - cfg.ema_decay)
+        self.step += 1
+        return {"loss": loss.detach(), "mse": losses["mse"].detach().mean(), "vb": losses["vb"].detach().mean()}  # type: ignore[dict-item]
+
+    def run(self) -> dict[str, Any]:
+        cfg = self.cfg
+        self.log(f"{cfg.recipe}: {count_parameters(self.model) / 1e6:.2f}M parameters, model grid {self.model_size}, "
+                 f"device {self.device}{' (bf16 autocast)' if self.amp else ''}, noise {cfg.noise}, loss {cfg.loss}, "
+                 f"batch {cfg.batch_size}, steps {self.step} -> {cfg.steps}")
+        start = time.perf_counter()
+        start_step = self.step
+        acc: dict[str, torch.Tensor] = {}
+        n_acc = 0
+        stopped_early = False
+        while self.step < cfg.steps:
+            out = self.train_step()
+            for k, v in out.items():
+                acc[k] = acc.get(k, 0.0) + v  # type: ignore[operator]
+            n_acc += 1
+            elapsed = time.perf_counter() - start
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                row = {k: float(v) / n_acc for k, v in acc.items()}
+                row["step"] = self.step
+                self.history.append(row)
+                acc, n_acc = {}, 0
+                rate = (self.step - start_step) / max(elapsed, 1e-9)
+                eta = (cfg.steps - self.step) / max(rate, 1e-9)
+                self.log(f"{cfg.recipe} step {self.step}/{cfg.steps} loss {row['loss']:.4f} mse {row['mse']:.4f} "
+                         f"vb {row['vb']:.4f} | {rate:.1f} it/s, ETA {eta / 60:.1f} min")
+            if self.step % cfg.checkpoint_every == 0:
+                self.seconds_update(start)
+                self.save()
+            if cfg.time_limit is not None and elapsed >= cfg.time_limit:
+                stopped_early = self.step < cfg.steps
+                self.log(f"{cfg.recipe}: time limit {cfg.time_limit:.0f} s reached at step {self.step}")
+                break
+        self.seconds_update(start)
+        last = self.save()
+        return {"steps": self.step, "seconds": self.seconds, "checkpoint": str(last), "stopped_early": stopped_early,
+                "final": self.history[-1] if self.history else {}}
+
+    def seconds_update(self, start: float) -> None:
+        now = time.perf_counter()
+        self.seconds += now - getattr(self, "_last_mark", start)
+        self._last_mark = now
+
+    # --- export ------------------------------------------------------------------------------
+
+    def export(self, folder: str | Path, name: str, command: str | None = None) -> dict[str, Any]:
+        """Write ``<folder>/<name>.pt`` (fp16 EMA weights, official key layout) and ``<name>.json``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.pt"
+        torch.save({k: v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype)
+                    for k, v in self.ema_state_dict().items()}, path)
+        info = self.describe()
+        info["weights"] = {"file": path.name, "dtype": "float16", "layout": "guided-diffusion UNetModel state dict (EMA)",
+                           "sha256": hash_file(path), "parameters": count_parameters(self.model)}
+        info["provenance"] = {
+            "command": command or " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]]),
+            "recipe": self.cfg.recipe, "seed": self.cfg.seed, "steps": self.step, "batch_size": self.cfg.batch_size,
+            "data": self.cfg.dataset, "device": _device_name(self.device), "wall_time_s": round(self.seconds, 1),
+            "git_commit": _git_commit(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "final_losses": self.history[-1] if self.history else {},
+        }
+        (folder / f"{name}.json").write_text(json.dumps(info, indent=2) + "\n")
+        return info
+
+
+__all__ = ["TrainConfig", "RECIPES", "recipe_config", "DiffusionTrainer", "render_training_set", "latest_step", "resolve_device"]

@@ -1,0 +1,1 @@
+"""Networks shared by methods (the semantic diffusion U-Net of SDM/GESCO, ...)."""

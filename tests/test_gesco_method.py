@@ -1,0 +1,113 @@
+"""``gesco`` / ``sdm`` through the runner: payload, batched receiver, parameters, weights."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from semcom_bench import registry
+from semcom_bench.config import build_config
+from semcom_bench.errors import UserError
+from semcom_bench.methods.gesco import EMBEDDED, SemanticDiffusion
+from semcom_bench.nets.semantic_unet import SemanticUNet, embedded_config
+from semcom_bench.runner import run_matrix
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    """A small random network saved as ``semcom-bench train`` exports it (NAME.pt + NAME.json)."""
+    folder = tmp_path_factory.mktemp("w")
+    cfg = embedded_config(num_classes=34, model_channels=16, channel_mult=(1, 2), num_head_channels=16, spade_hidden=8,
+                          image_size=16, attention_resolutions=(8,))
+    model = SemanticUNet(cfg)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+    path = folder / "tiny.pt"
+    torch.save({k: v.half() for k, v in model.state_dict().items()}, path)
+    info = {"net": cfg.to_dict(), "diffusion": {"steps": 1000, "schedule": "linear"}, "train": {"model_downsample": 2}}
+    (folder / "tiny.json").write_text(json.dumps(info))
+    return path
+
+
+def test_round_trip_through_the_runner(tiny_weights, tmp_path):
+    w = tiny_weights
+    methods = f"gesco(weights={w},steps=2),ours(weights={w},steps=2,fds=false),sdm(weights={w},sampler=ddim,steps=2)"
+    cfg = build_config(None, methods=methods, values="5", metrics="bits", limit=2,
+                       dataset="synthetic-streets(height=32,width=64)", cache_dir=tmp_path / "c", out=tmp_path / "o")
+    res = run_matrix(cfg)
+    assert res["counts"] == {"total": 6, "cached": 0, "generated": 6}
+    bits = {(r["method"], r["sample"]): r["value"] for r in res["rows"] if r["output"] == "bits"}
+    assert len(bits) == 6 and all(v > 100 for v in bits.values())
+    labels = {r["method"] for r in res["rows"]}
+    assert any(lbl.startswith("ours(") for lbl in labels)
+    again = run_matrix(cfg)
+    assert again["counts"]["generated"] == 0
+
+
+def test_receiver_batches_with_one_generator_per_image(tiny_weights):
+    from semcom_bench.channels.awgn import AWGN
+    from semcom_bench.data.synthetic_streets import SyntheticStreets
+
+    ds = SyntheticStreets(split="test", size=2, height=32, width=64)
+    m = registry.methods.create("gesco", weights=str(tiny_weights), steps=2)
+    m.dataset = ds
+    items = []
+    for i in range(2):
+        p = m.transmit(ds[i], torch.Generator().manual_seed(i))
+        assert p.source_bits > 0 and p.side_bits > 0 and p.symbols.is_complex()
+        items.append((p.side, AWGN()(p.symbols, 10.0, torch.Generator().manual_seed(10 + i))))
+    both = m.receive_batch(items, [torch.Generator().manual_seed(s) for s in (7, 8)])
+    alone = m.receive_batch(items[1:], [torch.Generator().manual_seed(8)])
+    assert both[0].shape == (32, 64, 3) and both[0].dtype == np.uint8
+    assert np.abs(both[1].astype(int) - alone[0].astype(int)).max() <= 1
+    # FDS changes what the network sees
+    cond_fds = m.conditioning(items)
+    m.fds = False
+    assert not torch.equal(cond_fds, m.conditioning(items))
+    assert cond_fds.shape == (2, 35, 16, 32)
+
+
+def test_parameters_and_errors():
+    g = registry.methods.create("gesco")
+    s = registry.methods.create("sdm")
+    assert (g.checkpoint, g.fds, g.sampler, g.steps, g.guidance) == ("gesco", True, "dpmpp", 10, 2.0)
+    assert (s.checkpoint, s.fds) == ("sdm", False)
+    assert registry.methods.create("sdm", fds=True, sampler="ancestral").steps == 1000
+    assert isinstance(registry.methods.create("ours"), SemanticDiffusion)
+    for bad in ({"sampler": "euler"}, {"checkpoint": "x"}, {"fds": "maybe"}, {"steps": 0}, {"power": "x"}):
+        with pytest.raises(UserError):
+            registry.methods.create("gesco", **bad)
+    with pytest.raises(UserError, match="does not exist"):
+        registry.methods.create("gesco", weights="/nonexistent/ema_0.9999_000000.pt").checkpoint_hash()
+
+
+def test_official_checkpoint_through_the_method(tmp_path):
+    """An official-layout state dict (35 classes + edges) receives 34-class street maps."""
+    from tests.test_gesco_net import _official_state
+
+    path = tmp_path / "ema_0.9999_000000.pt"
+    torch.save(_official_state(False), path)
+    m = registry.methods.create("gesco", weights=str(path), steps=1, guidance=1.0)
+    from semcom_bench.channels.awgn import AWGN
+    from semcom_bench.data.synthetic_streets import SyntheticStreets
+
+    ds = SyntheticStreets(split="test", size=1, height=32, width=64)
+    m.dataset = ds
+    p = m.transmit(ds[0], torch.Generator())
+    rx = AWGN()(p.symbols, 100.0, torch.Generator())
+    cond = m.conditioning([(p.side, rx)])
+    assert cond.shape == (1, 36, 32, 64)
+    assert torch.count_nonzero(cond[:, 34]) == 0  # the official extra class stays empty; edges last
+    assert torch.count_nonzero(cond[:, 35]) > 0
+    img = m.receive(p.side, rx, torch.Generator().manual_seed(0))
+    assert img.shape == (32, 64, 3)
+
+
+def test_embedded_weights_are_declared():
+    for key, w in EMBEDDED.items():
+        assert w.embedded == f"{key}/{key}-synthetic-streets.pt"

@@ -1,0 +1,93 @@
+"""Noisy training (the channel on the maps, the official σ variant) and a 2-step CPU training run."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import torch
+from typer.testing import CliRunner
+
+from semcom_bench.channels.awgn import AWGN
+from semcom_bench.data.synthetic_streets import SyntheticStreets
+from semcom_bench.diffusion.noise import TRAIN_PSNRS, channel_maps, clean_maps, draw_psnr, noisy_training_maps, symbol_scale
+from semcom_bench.semantics import decode_semantics, encode_semantics, instance_edges
+
+
+def _batch(n: int = 2):
+    ds = SyntheticStreets(split="test", size=n, height=32, width=64)
+    samples = [ds[i] for i in range(n)]
+    labels = torch.stack([torch.from_numpy(s.labels.astype("int64")) for s in samples])
+    edges = torch.stack([instance_edges(s.instances) for s in samples])
+    return samples, labels, edges
+
+
+def test_channel_noise_follows_the_sender_channel_receiver_path():
+    samples, labels, edges = _batch()
+    maps, sent = clean_maps(labels, edges, 34)
+    for power in ("average", "peak"):
+        scale = symbol_scale(maps, sent, power)
+        for i, s in enumerate(samples):
+            sem = encode_semantics(s, 34, power=power)
+            assert math.isclose(float(scale[i]), sem.side.scale, rel_tol=1e-5)
+            # the reference path at 5 dB: same clean part, same noise law
+            rx = AWGN()(sem.symbols, 5.0, torch.Generator().manual_seed(i))
+            ref = decode_semantics(rx, sem.side, fds=False)
+            assert ref.shape == maps[i].shape
+            absent = ~sent[i]
+            assert torch.count_nonzero(ref[absent]) == 0
+            expected_std = sem.side.scale * math.sqrt(10 ** (-0.5) / 2)
+            assert abs(float((ref - maps[i])[sent[i]].std()) / expected_std - 1) < 0.03
+        ours = channel_maps(maps, sent, torch.full((2,), 5.0), torch.Generator().manual_seed(0), power)
+        for i in range(2):
+            expected_std = float(scale[i]) * math.sqrt(10 ** (-0.5) / 2)
+            assert torch.count_nonzero(ours[i][~sent[i]]) == 0
+            assert abs(float((ours[i] - maps[i])[sent[i]].std()) / expected_std - 1) < 0.03
+    # peak normalisation: the noise std per map value is the paper's sigma = 10^(-PSNR/20)
+    peak = channel_maps(maps, sent, torch.full((2,), 10.0), torch.Generator().manual_seed(0), "peak")
+    assert abs(float((peak - maps)[sent[:, :, None, None].expand_as(maps)].std()) - 10 ** (-0.5)) < 0.01
+
+
+def test_noise_options():
+    _, labels, edges = _batch()
+    maps, sent = clean_maps(labels, edges, 34)
+    g = torch.Generator().manual_seed(0)
+    clean, level = noisy_training_maps(maps, sent, "none", g)
+    assert torch.equal(clean, maps) and torch.count_nonzero(level) == 0
+    # the official code's variant: one (B, 1, H, W) field on every channel, absent classes too
+    seen = set()
+    for _ in range(30):
+        noisy, sigma = noisy_training_maps(maps, sent, "gesco-code", g)
+        seen.add(round(float(sigma[0]), 2))
+        diff = noisy - maps
+        assert torch.allclose(diff, diff[:, :1].expand_as(diff), atol=1e-6)
+    assert seen <= {0.6, 0.36, 0.22, 0.13, 0.08, 0.05, 0.0} and len(seen) > 3
+    psnr = draw_psnr(9000, torch.Generator().manual_seed(1), "cpu")
+    assert set(psnr.tolist()) == set(TRAIN_PSNRS)
+    assert abs(float((psnr == 100).float().mean()) - 3 / 9) < 0.02
+
+
+def test_two_step_cpu_training_with_checkpoint_and_resume(tmp_path, monkeypatch):
+    from semcom_bench.cli.main import app
+
+    monkeypatch.setenv("SEMCOM_CACHE", str(tmp_path / "cache"))
+    out, exp = tmp_path / "run", tmp_path / "exp"
+    base = ["train", "gesco", "--dataset", "synthetic-streets(size=4,height=32,width=64)", "--batch-size", "2",
+            "--device", "cpu", "--out", str(out), "--workers", "1", "--checkpoint-every", "1", "--log-every", "1"]
+    runner = CliRunner()
+    res = runner.invoke(app, base + ["--steps", "1"])
+    assert res.exit_code == 0, res.output
+    assert {p.name for p in out.glob("*.pt")} == {"model_000001.pt", "ema_0.999_000001.pt", "opt_000001.pt"}
+    res = runner.invoke(app, base + ["--steps", "2", "--resume", "--export", str(exp)])
+    assert res.exit_code == 0, res.output
+    assert "resumed from step 1" in res.output
+    straight = tmp_path / "straight"
+    res = runner.invoke(app, [*base[:-8], "--out", str(straight), "--workers", "1", "--steps", "2"])
+    assert res.exit_code == 0, res.output
+    a = torch.load(out / "model_000002.pt", weights_only=True)
+    b = torch.load(straight / "model_000002.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)  # resuming changes nothing
+    info = json.loads((exp / "gesco-synthetic-streets.json").read_text())
+    assert info["provenance"]["steps"] == 2 and info["train"]["noise"] == "channel"
+    assert info["weights"]["dtype"] == "float16" and len(info["weights"]["sha256"]) == 64
+    assert info["model_size"] == [16, 32]
