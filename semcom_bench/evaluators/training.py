@@ -15,8 +15,7 @@ semcom_bench.evaluators.training``, which needs neither typer nor rich) runs
    clean and on pure-noise images, writing a provenance JSON beside the weights.
 
 Losses: segmentation cross-entropy over the 19 train ids; CenterNet loss for detection;
-relative L1 ``|p - t| / t`` on inverse depth ``t = 10 m / depth`` for depth (sky included,
-at 200 m), so that far surfaces weigh as much as near ones.
+L1 on inverse depth ``10 m / depth`` for depth (sky included, at 200 m).
 """
 
 from __future__ import annotations
@@ -186,7 +185,7 @@ class _Task:
             size = (prep["size"]["height"], prep["size"]["width"])
             pred = model(pixel_values=_normalise(x, prep["image_mean"], prep["image_std"], size)).predicted_depth
             pred = F.interpolate(pred[:, None].float(), size=(self.h, self.w), mode="bilinear", align_corners=False)[:, 0]
-            return ((pred - y).abs() / y).mean()  # relative error of inverse depth ~ relative depth error
+            return F.l1_loss(pred, y)
         from semcom_bench.evaluators.centernet import loss as cn_loss, make_targets
 
         flips = flip.cpu().numpy()
@@ -314,7 +313,7 @@ def train_evaluator(task: str, steps: int | None = None, seed: int = 0, device: 
         "seed": seed, "steps": steps, "batch_size": batch_size, "lr": lr, "optimizer": "AdamW (wd 1e-4), one-cycle LR, grad-norm clip 5",
         "loss": {"seg": "cross-entropy, class weights sqrt(median freq / freq) clipped to [0.5, 5]",
                  "det": "CenterNet focal + 0.1 L1 size + L1 offset",
-                 "depth": f"relative L1 |p - t| / t on t = {embedded.DISPARITY_SCALE:g} m / depth at 64x128"}[task],
+                 "depth": f"L1 on {embedded.DISPARITY_SCALE:g} m / depth at 64x128"}[task],
         "augmentation": "h-flip, gain U(0.85,1.15), Gaussian noise sigma U(0,6/255) on half the images, 8-bit rounding",
         "data": {"dataset": "synthetic-streets", "split": "train", "size": train_size, "seed": 0, "resolution": [64, 128]},
         "device": device, "device_name": torch.cuda.get_device_name(0) if device.startswith("cuda") else platform.processor() or "cpu",
