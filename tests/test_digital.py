@@ -151,3 +151,17 @@ def test_damaged_streams_are_decoded_or_concealed():
     flipped[40] ^= 0xFF
     out, st = decode_image(bytes(flipped), CODECS["webp"], img.shape)
     assert out.shape == img.shape and out.dtype == np.uint8
+
+
+def test_early_termination_decodes_like_the_full_decoder(jpeg_method):
+    from sionna.phy.fec.ldpc import LDPC5GDecoder
+
+    chain = jpeg_method._chain()
+    full = LDPC5GDecoder(chain.encoder, cn_update="offset-minsum", num_iter=jpeg_method.num_iter, device="cpu")
+    g = torch.Generator().manual_seed(0)
+    u = torch.randint(0, 2, (24, jpeg_method.k), generator=g).float()
+    x = chain.mapper(chain.encoder(u))
+    for snr_db in (1.0, 2.0, 5.0):  # failing, marginal, easy
+        rx = AWGN()(x.reshape(-1), snr_db, g)
+        llr = chain.demapper(rx.symbols, rx.state.effective_noise_var).reshape(24, -1).clamp(-20, 20)
+        torch.testing.assert_close(chain.decode(llr), full(llr), rtol=0, atol=0)
