@@ -18,7 +18,7 @@ import torch
 
 from semcom_bench import __version__, registry
 from semcom_bench.cache import Cache
-from semcom_bench.channels.base import SNR_DEFINITION, Channel
+from semcom_bench.channels.base import Channel
 from semcom_bench.config import RunConfig
 from semcom_bench.data.base import Sample
 from semcom_bench.errors import UserError
@@ -91,6 +91,7 @@ def build_components(config: RunConfig) -> tuple[Any, list[tuple[Spec, Method]],
         metric = registry.metrics.create(name)
         metric.device = config.device
         metric.dataset = dataset  # evaluators are chosen per data set (label space, ground truth)
+        metric.cache_dir = config.cache_dir  # where set-level metrics keep reference statistics
         metrics.append(metric)
     return dataset, methods, channels, metrics
 

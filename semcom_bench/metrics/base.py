@@ -43,6 +43,7 @@ class Metric:
     #: set by the runner before scoring: "cpu" / "cuda", and the data set being scored
     device: str = "cpu"
     dataset: Any = None
+    cache_dir: Any = None
 
     def unavailable(self) -> str | None:
         """None when the metric can run here, else a one-line reason with the fix."""
