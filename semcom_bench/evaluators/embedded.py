@@ -51,8 +51,12 @@ DEPTH_PREPROCESSING: dict[str, Any] = {"image_mean": (0.5, 0.5, 0.5), "image_std
 DISPARITY_SCALE = 10.0
 
 FILES = {"seg": "seg-drn.safetensors", "det": "det-centernet.safetensors", "depth": "depth-dpt.safetensors"}
-#: sha256 of the shipped files (None until a file is shipped).
-SHA256: dict[str, str | None] = {"seg": None, "det": None, "depth": None}
+#: sha256 of the shipped files (see the provenance JSON beside each).
+SHA256: dict[str, str | None] = {
+    "seg": "7f75b9c89a2ea67c28c3330693112f7a0dbb5cb2de10fbfc0c325b1ecb02391d",
+    "det": "dbc28ea209d0ace1debc510b86ce4ae3aefda2b76abe9ffb9db50a43c5060337",
+    "depth": "9cfaf151ee1c18e86dbd28fa8bb1f95b65b438c1b427328d4f23fb25ca9592c0",
+}
 WEIGHT_NAMES = {task: f"synthetic-streets-{task}" for task in FILES}
 
 for _task, _file in FILES.items():
@@ -78,6 +82,9 @@ def build_network(task: str, meta: dict[str, Any]) -> torch.nn.Module:
 
         return CenterNet(DRNConfig.from_dict(meta["config"]), len(meta["classes"]), int(meta.get("head_width", DET_HEAD_WIDTH)))
     if task == "depth":
+        from semcom_bench.evaluators.hf import _need_transformers
+
+        _need_transformers()
         from transformers import DPTConfig, DPTForDepthEstimation
 
         return DPTForDepthEstimation(DPTConfig(**meta["config"]))

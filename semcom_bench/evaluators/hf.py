@@ -72,12 +72,13 @@ def input_size(h: int, w: int, prep: dict[str, Any]) -> tuple[int, int]:
             th, tw = s * h, s * w
         out = _round_to(th, multiple), _round_to(tw, multiple)
     else:
-        short = float(size.get("shortest_edge", min(h, w)))
-        scale = short / min(h, w)
+        # shortest edge to ``shortest_edge`` unless the longest would pass ``longest_edge`` (DETR's rule)
+        short = int(size.get("shortest_edge", min(h, w)))
         longest = size.get("longest_edge")
-        if longest and max(h, w) * scale > longest:
-            scale = float(longest) / max(h, w)
-        out = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
+        lo, hi = min(h, w), max(h, w)
+        if longest and hi / lo * short > longest:
+            short = int(round(longest * lo / hi))
+        out = (int(short * h / w), short) if w < h else (short, int(short * w / h))
     div = int(prep.get("size_divisor") or 1)
     if div > 1:
         out = (int(math.ceil(out[0] / div)) * div, int(math.ceil(out[1] / div)) * div)
@@ -95,6 +96,10 @@ def _need_transformers() -> Any:
         import transformers
     except ImportError as exc:  # pragma: no cover - exercised only without the dependency
         raise ImportError("this evaluator needs the 'transformers' package: pip install 'transformers>=4.40'") from exc
+    try:  # no per-tensor loading bars in the middle of a run's progress display
+        transformers.utils.logging.disable_progress_bar()
+    except AttributeError:  # pragma: no cover - older releases
+        pass
     return transformers
 
 

@@ -286,8 +286,12 @@ def mean_average_precision(preds: list[dict[str, np.ndarray]], targets: list[dic
     import torch
     from torchmetrics.detection import MeanAveragePrecision
 
+    # COCO's own thresholds in float64: torchmetrics' defaults come from a float32 linspace, which
+    # moves recall thresholds such as 0.3 by 1e-8 and changes AP whenever a recall lands on one.
+    ious = [float(v) for v in (iou_thresholds or np.linspace(0.5, 0.95, 10))]
+    recalls = [float(v) for v in np.linspace(0.0, 1.0, 101)]
     metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", class_metrics=class_metrics, backend=coco_backend(),
-                                  iou_thresholds=iou_thresholds)
+                                  iou_thresholds=ious, rec_thresholds=recalls)
     t = lambda a, dt: torch.as_tensor(np.asarray(a), dtype=dt)  # noqa: E731
     metric.update(
         [{"boxes": t(p["boxes"], torch.float32).reshape(-1, 4), "scores": t(p["scores"], torch.float32).reshape(-1),
