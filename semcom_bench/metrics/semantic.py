@@ -433,7 +433,7 @@ def detection(evaluator: str | None = None, weights: str | None = None, pseudo_t
 
 
 @metrics.register("depth", version=Depth.version, summary="depth AbsRel / RMSE / δ<1.25 after scale-and-shift alignment",
-                  lower_better={"absrel": True, "rmse": True, "delta1": False}, level="image",
+                  lower_better=True, outputs="absrel (lower better), rmse (lower better), delta1 (higher better)", level="image",
                   weights=("synthetic-streets-depth", "dpt-large"), options=_OPTS)
 def depth(evaluator: str | None = None, weights: str | None = None) -> Depth:
     return Depth(evaluator, weights)
