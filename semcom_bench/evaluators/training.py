@@ -43,6 +43,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "depth": {"steps": 4000, "batch_size": 32, "lr": 5e-4},
 }
 NOISE_MAX = 6.0 / 255.0
+PROBE_WARMUP = 10  # untimed steps (cuDNN autotuning, allocator) before the timing run
 ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "evaluators"
 
 
@@ -235,8 +236,8 @@ def train_evaluator(task: str, steps: int | None = None, seed: int = 0, device: 
     """Train the embedded ``task`` evaluator, save it under ``out`` and validate it.
 
     Args:
-        time_budget: seconds; when given, a 20-step timing run first lowers ``steps`` (to a
-            multiple of 100) so that training fits, then training restarts from the seed. The
+        time_budget: seconds; when given, a timing run (10 warm-up + 20 timed steps) first lowers
+            ``steps`` (to a multiple of 100) so that training fits, then training restarts from the seed. The
             provenance records the steps actually used, so the recipe stays exact.
 
     Returns:
@@ -272,6 +273,10 @@ def train_evaluator(task: str, steps: int | None = None, seed: int = 0, device: 
         losses: list[float] = []
         t0 = time.time()
         for step in range(n_steps):
+            if budget_probe and step == PROBE_WARMUP:  # time the steps after the warm-up only
+                if amp:
+                    torch.cuda.synchronize()
+                t0 = time.time()
             idx = torch.randint(0, train_size, (batch_size,), generator=gen, device=device)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
                 loss = job.loss(model, idx, gen)
@@ -289,7 +294,7 @@ def train_evaluator(task: str, steps: int | None = None, seed: int = 0, device: 
 
     if time_budget:
         probe = 20
-        _, dt, _ = run(probe, budget_probe=True)
+        _, dt, _ = run(PROBE_WARMUP + probe, budget_probe=True)
         per_step = dt / probe
         fit = int(max(100, (time_budget / per_step) // 100 * 100))
         log(f"[{task}] {per_step * 1000:.1f} ms/step: {fit} steps fit in {time_budget:.0f} s")
