@@ -103,6 +103,11 @@ def _need_transformers() -> Any:
     return transformers
 
 
+def _pretrained(class_name: str, folder: str | Path) -> Any:
+    """``transformers.<class_name>.from_pretrained(folder)``, offline."""
+    return getattr(_need_transformers(), class_name).from_pretrained(str(folder), local_files_only=True)
+
+
 class _HFBase:
     family = ""
 
@@ -121,49 +126,52 @@ class _HFBase:
             yield idx, x, (h, w)
 
 
-class MaskFormerSegmenter(_HFBase, Segmenter):
+class _HFSegmenter(_HFBase, Segmenter):
+    """A semantic segmenter: per-class scores of a batch, up-sampled (bilinear), arg-max.
+
+    Subclasses name the transformers class that loads the folder (``model_class``) and turn
+    the model's output into (B, C, h, w) scores (:meth:`_scores`); the evaluator is named
+    after its ``family``.
+    """
+
+    model_class = ""
+
+    def __init__(self, folder: str | Path, device: str = "cpu", identity: dict[str, Any] | None = None):
+        model = _pretrained(self.model_class, folder)
+        Segmenter.__init__(self, name=self.family, classes=_names(model.config), identity=identity or {}, device=device)
+        self._setup(folder, model, device)
+
+    def _scores(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def predict(self, images: Sequence[np.ndarray], size: tuple[int, int] | None = None) -> list[np.ndarray]:
+        out: list[np.ndarray] = [None] * len(images)  # type: ignore[list-item]
+        for idx, x, (h, w) in self._batches(images):
+            h, w = size or (h, w)
+            scores = F.interpolate(self._scores(x), size=(h, w), mode="bilinear", align_corners=False)
+            for j, i in enumerate(idx):
+                out[i] = scores[j].argmax(0).cpu().numpy().astype(np.int64)
+        return out
+
+
+class MaskFormerSegmenter(_HFSegmenter):
     family = "maskformer"
+    model_class = "MaskFormerForInstanceSegmentation"
 
-    def __init__(self, folder: str | Path, device: str = "cpu", identity: dict[str, Any] | None = None):
-        tf = _need_transformers()
-        model = tf.MaskFormerForInstanceSegmentation.from_pretrained(str(folder), local_files_only=True)
-        Segmenter.__init__(self, name="maskformer", classes=_names(model.config), identity=identity or {}, device=device)
-        self._setup(folder, model, device)
-
-    @torch.no_grad()
-    def predict(self, images: Sequence[np.ndarray], size: tuple[int, int] | None = None) -> list[np.ndarray]:
-        out: list[np.ndarray] = [None] * len(images)  # type: ignore[list-item]
-        for idx, x, (h, w) in self._batches(images):
-            h, w = size or (h, w)
-            o = self.model(pixel_values=x)
-            cls = o.class_queries_logits.float().softmax(-1)[..., :-1]
-            masks = o.masks_queries_logits.float().sigmoid()
-            seg = torch.einsum("bqc,bqhw->bchw", cls, masks)
-            seg = F.interpolate(seg, size=(h, w), mode="bilinear", align_corners=False)
-            for j, i in enumerate(idx):
-                out[i] = seg[j].argmax(0).cpu().numpy().astype(np.int64)
-        return out
+    def _scores(self, x: torch.Tensor) -> torch.Tensor:
+        o = self.model(pixel_values=x)
+        cls = o.class_queries_logits.float().softmax(-1)[..., :-1]
+        masks = o.masks_queries_logits.float().sigmoid()
+        return torch.einsum("bqc,bqhw->bchw", cls, masks)
 
 
-class SegformerSegmenter(_HFBase, Segmenter):
+class SegformerSegmenter(_HFSegmenter):
     family = "segformer"
+    model_class = "SegformerForSemanticSegmentation"
 
-    def __init__(self, folder: str | Path, device: str = "cpu", identity: dict[str, Any] | None = None):
-        tf = _need_transformers()
-        model = tf.SegformerForSemanticSegmentation.from_pretrained(str(folder), local_files_only=True)
-        Segmenter.__init__(self, name="segformer", classes=_names(model.config), identity=identity or {}, device=device)
-        self._setup(folder, model, device)
-
-    @torch.no_grad()
-    def predict(self, images: Sequence[np.ndarray], size: tuple[int, int] | None = None) -> list[np.ndarray]:
-        out: list[np.ndarray] = [None] * len(images)  # type: ignore[list-item]
-        for idx, x, (h, w) in self._batches(images):
-            h, w = size or (h, w)
-            logits = self.model(pixel_values=x).logits.float()
-            logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
-            for j, i in enumerate(idx):
-                out[i] = logits[j].argmax(0).cpu().numpy().astype(np.int64)
-        return out
+    def _scores(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(pixel_values=x).logits.float()
 
 
 class DetrDetector(_HFBase, Detector):
@@ -176,13 +184,12 @@ class DetrDetector(_HFBase, Detector):
     family = "detr"
 
     def __init__(self, folder: str | Path, device: str = "cpu", identity: dict[str, Any] | None = None, min_score: float = 0.05):
-        tf = _need_transformers()
-        config = tf.AutoConfig.from_pretrained(str(folder), local_files_only=True)
+        config = _pretrained("AutoConfig", folder)
         if config.model_type == "conditional_detr":
-            model = tf.ConditionalDetrForObjectDetection.from_pretrained(str(folder), local_files_only=True)
+            model = _pretrained("ConditionalDetrForObjectDetection", folder)
             self.sigmoid = True
         else:
-            model = tf.DetrForObjectDetection.from_pretrained(str(folder), local_files_only=True)
+            model = _pretrained("DetrForObjectDetection", folder)
             self.sigmoid = False
         Detector.__init__(self, name="detr", classes=_names(model.config), identity=identity or {}, device=device)
         self.min_score = min_score
@@ -219,8 +226,7 @@ class DPTDepth(_HFBase, DepthEstimator):
     def __init__(self, folder: str | Path | None = None, device: str = "cpu", identity: dict[str, Any] | None = None,
                  model: Any = None, preprocessing: dict[str, Any] | None = None, name: str = "dpt"):
         if model is None:
-            tf = _need_transformers()
-            model = tf.DPTForDepthEstimation.from_pretrained(str(folder), local_files_only=True)
+            model = _pretrained("DPTForDepthEstimation", folder)
         DepthEstimator.__init__(self, name=name, classes=[], identity=identity or {}, device=device)
         self._setup(folder or ".", model, device)
         if preprocessing is not None:
