@@ -30,12 +30,7 @@ class AWGN(Channel):
     ) -> Received:
         no = snr_db_to_noise_power(snr_db)
         noise = complex_normal(tuple(symbols.shape), no, generator)
-        state = ChannelState(
-            snr_db=snr_db,
-            noise_power=no,
-            effective_noise_var=torch.full(symbols.shape, no, dtype=torch.float32),
-        )
-        return Received(symbols.to(torch.complex64) + noise, state)
+        return Received(symbols.to(torch.complex64) + noise, ChannelState.uniform(snr_db, no, symbols.shape))
 
 
 @channels.register("awgn", version=AWGN.version, summary="additive white Gaussian noise, Es/N0 per complex symbol")

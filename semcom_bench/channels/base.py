@@ -40,6 +40,18 @@ class ChannelState:
     realisation: Any = None
     info: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def uniform(
+        cls, snr_db: float, noise_power: float, shape: tuple[int, ...], info: dict[str, Any] | None = None
+    ) -> "ChannelState":
+        """The state of a channel without equaliser: ``noise_power`` for each of the ``shape`` symbols."""
+        return cls(
+            snr_db=snr_db,
+            noise_power=noise_power,
+            effective_noise_var=torch.full(tuple(shape), noise_power, dtype=torch.float32),
+            info={} if info is None else info,
+        )
+
 
 @dataclass
 class Received:

@@ -78,6 +78,22 @@ def mmse_equalize(
     return x_tilde.to(torch.complex64), mse.to(torch.float32), gain.to(torch.float32), (no / power).to(torch.float32)
 
 
+def equalize(
+    y: torch.Tensor, h: torch.Tensor, no: float, equalizer: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """ZF (``equalizer="zf"``) or MMSE (otherwise), with the four values channels report.
+
+    Returns:
+        symbols, ``effective_noise_var``, gain and ``unbiased_noise_var``, as
+        :func:`mmse_equalize` returns them; for ZF the gain is ones and both variances are
+        ``no / |h|²``.
+    """
+    if equalizer == "zf":
+        x_hat, noise_var = zf_equalize(y, h, no)
+        return x_hat, noise_var, torch.ones_like(noise_var), noise_var
+    return mmse_equalize(y, h, no)
+
+
 def unbiased_estimate(received: Received) -> tuple[torch.Tensor, torch.Tensor]:
     """``(x̂, σ_u²)`` for any reception: symbols with the equaliser's bias removed.
 

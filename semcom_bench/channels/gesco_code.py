@@ -92,12 +92,7 @@ class GescoCode(Channel):
             "psnr_db": math.inf if sigma == 0 else 10.0 * math.log10(1.0 / sigma**2),
             "es_n0_db": math.inf if sigma == 0 else 10.0 * math.log10(scale**2 / (2.0 * sigma**2)),
         }
-        state = ChannelState(
-            snr_db=snr_db,
-            noise_power=noise_var,
-            effective_noise_var=torch.full(tuple(symbols.shape), noise_var, dtype=torch.float32),
-            info=info,
-        )
+        state = ChannelState.uniform(snr_db, noise_var, symbols.shape, info)
         return Received((noisy / scale).to(torch.complex64), state)
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from semcom_bench.channels.base import Channel, ChannelState, Received, complex_normal, snr_db_to_noise_power
-from semcom_bench.channels.equalizers import mmse_equalize, zf_equalize
+from semcom_bench.channels.equalizers import equalize
 from semcom_bench.channels.rayleigh import check_block, check_equalizer
 from semcom_bench.errors import UserError
 from semcom_bench.registry import channels
@@ -147,11 +147,7 @@ class Mimo(Channel):
         y = h @ x + complex_normal((num_uses, m, 1), no, generator).to(torch.complex128)
         z = (u.mH @ y).reshape(-1)[:n]  # combining: Uᴴ y = Σ s + n'
         sigma = realisation.stream_gains()
-        if self.equalizer == "zf":
-            x_hat, noise_var = zf_equalize(z, sigma, no)
-            gain, unbiased = torch.ones_like(noise_var), noise_var
-        else:
-            x_hat, noise_var, gain, unbiased = mmse_equalize(z, sigma, no)
+        x_hat, noise_var, gain, unbiased = equalize(z, sigma, no, self.equalizer)
         stream = torch.arange(num_uses * m).remainder(m)[:n]
         state = ChannelState(
             snr_db=snr_db,

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from semcom_bench.channels.base import Channel, ChannelState, Received, complex_normal, snr_db_to_noise_power
-from semcom_bench.channels.equalizers import mmse_equalize, zf_equalize
+from semcom_bench.channels.equalizers import equalize
 from semcom_bench.errors import UserError
 from semcom_bench.registry import channels
 
@@ -108,11 +108,7 @@ class Rayleigh(Channel):
         if h.numel() != symbols.numel():
             raise ValueError(f"realisation covers {h.numel()} symbols, got {symbols.numel()}")
         y = h * symbols.to(torch.complex64) + complex_normal(tuple(symbols.shape), no, generator)
-        if self.equalizer == "zf":
-            x_hat, noise_var = zf_equalize(y, h, no)
-            gain, unbiased = torch.ones_like(noise_var), noise_var
-        else:
-            x_hat, noise_var, gain, unbiased = mmse_equalize(y, h, no)
+        x_hat, noise_var, gain, unbiased = equalize(y, h, no, self.equalizer)
         state = ChannelState(
             snr_db=snr_db,
             noise_power=no,
