@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from semcom_bench.data.base import Sample
-from semcom_bench.data.files import FileDataset, check_root, list_files, read_index_map, read_rgb, sdm_center_crop, sdm_resize
+from semcom_bench.data.files import (FileDataset, check_root, check_square_mode, list_files, positive_int, read_index_map,
+                                     read_rgb, sdm_square)
 from semcom_bench.errors import UserError
 from semcom_bench.registry import datasets
 
@@ -46,8 +47,6 @@ traffic_light tray ashcan fan pier crt_screen plate monitor bulletin_board showe
 CLASS_NAMES: list[str] = [n.replace("_", " ") for n in _NAMES.split()] + ["other"]
 assert len(CLASS_NAMES) == 151
 
-RESIZE_MODES = ("stretch", "center-crop")
-
 
 class Ade20k(FileDataset):
     """ADE20K scene parsing (see the module docstring).
@@ -67,11 +66,9 @@ class Ade20k(FileDataset):
 
     def __init__(self, root: str | Path, split: str = "validation", size: int = 256, resize: str = "stretch"):
         self.root = check_root(root, "ade20k", LAYOUT)
-        if resize not in RESIZE_MODES:
-            raise UserError(f"unknown resize {resize!r} for ade20k; choose {' or '.join(RESIZE_MODES)}")
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
-            raise UserError(f"bad size {size!r} for ade20k; use a positive integer (default 256)")
-        self.split, self.size, self.resize = str(split), int(size), resize
+        self.resize = check_square_mode(resize, "ade20k")
+        self.size = positive_int(size, "size", "ade20k", "256")
+        self.split = str(split)
         image_dir = self.root / "images" / self.split
         images = list_files(image_dir, (".jpg", ".jpeg", ".png"), recursive=False)
         if not images:
@@ -86,10 +83,7 @@ class Ade20k(FileDataset):
     def load(self, item: Any) -> Sample:
         img_path, lab_path = item
         maps = [read_index_map(lab_path)]
-        if self.resize == "stretch":
-            image, (raw,) = sdm_resize(read_rgb(img_path), maps, self.size, self.size)
-        else:
-            image, (raw,) = sdm_center_crop(read_rgb(img_path), maps, self.size)
+        image, (raw,) = sdm_square(read_rgb(img_path), maps, self.size, self.resize)
         labels = raw.astype(np.int64) - 1
         labels[(labels < 0) | (labels > OTHER)] = OTHER
         meta = {"image_file": str(img_path.relative_to(self.root)), "label_space": "ade20k-151"}

@@ -59,6 +59,37 @@ class Sample:
         return h.hexdigest()
 
 
+class IndexedDataset:
+    """Integer indexing (negative from the end) and iteration over ``len(self)`` samples.
+
+    Subclasses set ``name`` and implement ``__len__`` and :meth:`sample_at`.
+    """
+
+    name: str
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def sample_at(self, i: int) -> Sample:
+        """The sample at position ``i``, already checked to be in ``[0, len(self))``."""
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> Sample:
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"{self.name} indices are integers, not {type(index).__name__}")
+        size = len(self)
+        i = int(index)
+        if i < 0:
+            i += size
+        if not 0 <= i < size:
+            raise IndexError(f"index {index} out of range for a data set of {size} samples")
+        return self.sample_at(i)
+
+    def __iter__(self) -> Iterator[Sample]:
+        for i in range(len(self)):
+            yield self[i]
+
+
 class Dataset(Protocol):
     """A finite, indexable, deterministic collection of samples.
 

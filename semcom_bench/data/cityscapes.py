@@ -30,7 +30,8 @@ import numpy as np
 
 from semcom_bench.data.base import Sample
 from semcom_bench.data.cityscapes_labels import LABEL_NAMES, to_train_ids
-from semcom_bench.data.files import FileDataset, boxes_from_instances, check_root, list_files, read_index_map, read_rgb, sdm_resize
+from semcom_bench.data.files import (FileDataset, boxes_from_instances, check_root, list_files, positive_int, read_index_map,
+                                     read_rgb, sdm_resize)
 from semcom_bench.errors import UserError
 from semcom_bench.registry import datasets
 
@@ -63,10 +64,9 @@ class Cityscapes(FileDataset):
 
     def __init__(self, root: str | Path, split: str = "val", height: int = 256, width: int = 512, instances: bool = True):
         self.root = check_root(root, "cityscapes", LAYOUT)
-        for what, v in (("height", height), ("width", width)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-                raise UserError(f"bad {what} {v!r} for cityscapes; use a positive integer (default 256 x 512)")
-        self.split, self.height, self.width, self.with_instances = str(split), int(height), int(width), bool(instances)
+        self.height = positive_int(height, "height", "cityscapes", "256 x 512")
+        self.width = positive_int(width, "width", "cityscapes", "256 x 512")
+        self.split, self.with_instances = str(split), bool(instances)
         image_dir = self.root / "leftImg8bit" / self.split
         images = list_files(image_dir, (IMAGE_SUFFIX,))
         if not images:

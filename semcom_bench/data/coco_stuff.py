@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from semcom_bench.data.base import Sample
-from semcom_bench.data.files import FileDataset, check_root, list_files, read_index_map, read_rgb, sdm_center_crop, sdm_resize
+from semcom_bench.data.files import (FileDataset, check_root, check_square_mode, list_files, positive_int, read_index_map,
+                                     read_rgb, sdm_square)
 from semcom_bench.errors import UserError
 from semcom_bench.registry import datasets
 
@@ -59,8 +60,6 @@ window-other wood"""
 CLASS_NAMES: list[str] = [n.replace("_", " ") for n in _NAMES.split()] + ["unlabeled"]
 assert len(CLASS_NAMES) == 183
 
-RESIZE_MODES = ("stretch", "center-crop")
-
 
 class CocoStuff(FileDataset):
     """COCO-Stuff 2017 (see the module docstring).
@@ -83,11 +82,9 @@ class CocoStuff(FileDataset):
     def __init__(self, root: str | Path, split: str = "val2017", size: int = 256, resize: str = "stretch",
                  instances: str | None = None):
         self.root = check_root(root, "coco-stuff", LAYOUT)
-        if resize not in RESIZE_MODES:
-            raise UserError(f"unknown resize {resize!r} for coco-stuff; choose {' or '.join(RESIZE_MODES)}")
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
-            raise UserError(f"bad size {size!r} for coco-stuff; use a positive integer (default 256)")
-        self.split, self.size, self.resize, self.instances = str(split), int(size), resize, instances
+        self.resize = check_square_mode(resize, "coco-stuff")
+        self.size = positive_int(size, "size", "coco-stuff", "256")
+        self.split, self.instances = str(split), instances
         image_dir = self.root / self.split
         label_dir = self.root / "stuffthingmaps_trainval2017" / self.split
         images = list_files(image_dir, (".jpg", ".jpeg", ".png"), recursive=False)
@@ -113,10 +110,7 @@ class CocoStuff(FileDataset):
     def load(self, item: Any) -> Sample:
         img_path, lab_path, inst_path = item
         maps = [read_index_map(lab_path), read_index_map(inst_path) if inst_path is not None else None]
-        if self.resize == "stretch":
-            image, (labels, inst) = sdm_resize(read_rgb(img_path), maps, self.size, self.size)
-        else:
-            image, (labels, inst) = sdm_center_crop(read_rgb(img_path), maps, self.size)
+        image, (labels, inst) = sdm_square(read_rgb(img_path), maps, self.size, self.resize)
         labels = labels.astype(np.int64)
         labels[(labels < 0) | (labels >= UNLABELED)] = UNLABELED
         meta = {"image_file": str(img_path.relative_to(self.root)), "label_space": "coco-stuff-183"}

@@ -12,18 +12,21 @@ Resizing follows the SDM/GESCO loaders (guided-diffusion's ``image_datasets.py``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import numpy as np
 from PIL import Image
 
-from semcom_bench.data.base import Sample
+from semcom_bench.data.base import IndexedDataset, Sample
 from semcom_bench.errors import UserError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 
 RESAMPLE = {"bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR, "box": Image.BOX,
             "nearest": Image.NEAREST}
+
+#: Ways to a ``size`` x ``size`` sample (:func:`sdm_square`).
+SQUARE_MODES = ("stretch", "center-crop")
 
 
 def list_files(folder: Path, suffixes: Iterable[str] = IMAGE_EXTENSIONS, recursive: bool = True) -> list[Path]:
@@ -43,6 +46,20 @@ def check_root(root: Any, what: str, layout: str) -> Path:
     if not path.is_dir():
         raise UserError(f"{what} root {str(path)!r} is not a folder; expected layout: {layout}")
     return path
+
+
+def positive_int(value: Any, what: str, dataset: str, default: str) -> int:
+    """``value`` as an int if it is a positive integer, else a one-line :class:`UserError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise UserError(f"bad {what} {value!r} for {dataset}; use a positive integer (default {default})")
+    return int(value)
+
+
+def check_square_mode(mode: Any, dataset: str) -> str:
+    """``mode`` if it is one of :data:`SQUARE_MODES`, else a one-line :class:`UserError`."""
+    if mode not in SQUARE_MODES:
+        raise UserError(f"unknown resize {mode!r} for {dataset}; choose {' or '.join(SQUARE_MODES)}")
+    return mode
 
 
 def read_rgb(path: Path) -> Image.Image:
@@ -115,6 +132,15 @@ def sdm_center_crop(image: Image.Image, maps: list[Image.Image | None], size: in
     return arr[top : top + size, left : left + size], out
 
 
+def sdm_square(image: Image.Image, maps: list[Image.Image | None], size: int,
+               mode: str) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """``size`` x ``size`` as the official loaders: ``"stretch"`` (:func:`sdm_resize`, the
+    evaluation path) or ``"center-crop"`` (:func:`sdm_center_crop`)."""
+    if mode == "stretch":
+        return sdm_resize(image, maps, size, size)
+    return sdm_center_crop(image, maps, size)
+
+
 def boxes_from_instances(instances: np.ndarray, min_id: int = 1000) -> tuple[np.ndarray, np.ndarray]:
     """Boxes of the numbered instances (ids >= ``min_id``, Cityscapes ``class * 1000 + k``).
 
@@ -132,7 +158,7 @@ def boxes_from_instances(instances: np.ndarray, min_id: int = 1000) -> tuple[np.
     return np.asarray(boxes, dtype=np.float32).reshape(-1, 4), np.asarray(labels, dtype=np.int64)
 
 
-class FileDataset:
+class FileDataset(IndexedDataset):
     """Base of the on-disk data sets: a list of items, loaded lazily by :meth:`load`.
 
     Subclasses set ``name``, ``version``, ``num_classes``, ``class_names``, ``ignore_index``,
@@ -151,19 +177,8 @@ class FileDataset:
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> Sample:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"{self.name} indices are integers, not {type(index).__name__}")
-        i = int(index)
-        if i < 0:
-            i += len(self.items)
-        if not 0 <= i < len(self.items):
-            raise IndexError(f"index {index} out of range for a data set of {len(self.items)} samples")
+    def sample_at(self, i: int) -> Sample:
         return self.load(self.items[i])
-
-    def __iter__(self) -> Iterator[Sample]:
-        for i in range(len(self.items)):
-            yield self[i]
 
     def load(self, item: Any) -> Sample:
         raise NotImplementedError

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from semcom_bench.data.base import Sample
-from semcom_bench.data.files import RESAMPLE, FileDataset, check_root, list_files, read_rgb
+from semcom_bench.data.files import RESAMPLE, FileDataset, check_root, list_files, positive_int, read_rgb
 from semcom_bench.errors import UserError
 from semcom_bench.registry import datasets
 
@@ -51,9 +51,8 @@ class Lsun(FileDataset):
         self.root = check_root(root, "lsun", LAYOUT)
         if resample not in ("lanczos", "bicubic"):
             raise UserError(f"unknown resample {resample!r} for lsun; choose lanczos or bicubic")
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
-            raise UserError(f"bad size {size!r} for lsun; use a positive integer (default 256)")
-        self.category, self.split, self.size, self.resample = str(category), str(split), int(size), resample
+        self.size = positive_int(size, "size", "lsun", "256")
+        self.category, self.split, self.resample = str(category), str(split), resample
         candidates = [self.root / f"{self.category}_{self.split}", self.root / self.category]
         self.folder = next((c for c in candidates if c.is_dir()), None)
         files = list_files(self.folder, EXTENSIONS) if self.folder is not None else []

@@ -46,11 +46,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from semcom_bench.data.base import Sample
+from semcom_bench.data.base import IndexedDataset, Sample
 from semcom_bench.data.cityscapes_labels import LABEL_NAMES, NUM_LABEL_IDS
 from semcom_bench.errors import UserError
 from semcom_bench.registry import datasets
@@ -1308,7 +1308,7 @@ def _render(sc: _Scene, height: int, width: int, grain_rng: np.random.Generator)
 # --------------------------------------------------------------------------------------------
 
 
-class SyntheticStreets:
+class SyntheticStreets(IndexedDataset):
     """Procedural street scenes in the Cityscapes label-id space (see the module docstring).
 
     Args:
@@ -1352,23 +1352,12 @@ class SyntheticStreets:
     def __len__(self) -> int:
         return self.size
 
-    def __getitem__(self, index: int) -> Sample:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"synthetic-streets indices are integers, not {type(index).__name__}")
-        i = int(index)
-        if i < 0:
-            i += self.size
-        if not 0 <= i < self.size:
-            raise IndexError(f"index {index} out of range for a data set of {self.size} samples")
+    def sample_at(self, i: int) -> Sample:
         scene = self.scene(i)
         grain = np.random.default_rng([self.seed, SPLITS[self.split], i, self.height, self.width])
         out = _render(scene, self.height, self.width, grain)
         meta = dict(split=self.split, index=i, seed=self.seed, scene=out.pop("meta"))
         return Sample(key=f"{self.split}/{i:05d}", meta=meta, **out)
-
-    def __iter__(self) -> Iterator[Sample]:
-        for i in range(self.size):
-            yield self[i]
 
     def scene(self, index: int) -> _Scene:
         """The scene description of sample ``index`` (metres; independent of the image size)."""
