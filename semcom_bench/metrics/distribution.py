@@ -102,7 +102,28 @@ def image_hash(image: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def _hashes(images: Sequence[np.ndarray], hashes: Sequence[str] | None) -> list[str]:
+    """``hashes`` as given, else the :func:`image_hash` of each image."""
+    return list(hashes) if hashes is not None else [image_hash(im) for im in images]
+
+
+def _by_hash(images: Sequence[np.ndarray], hashes: Sequence[str]) -> tuple[list[np.ndarray], list[str]]:
+    """Images and their hashes sorted by hash: features of a set do not depend on its order."""
+    order = sorted(range(len(hashes)), key=lambda i: hashes[i])
+    return [images[i] for i in order], [hashes[i] for i in order]
+
+
 # --- the extractor ----------------------------------------------------------------------------
+
+
+def _in_memory(obj: Any) -> io.BytesIO:
+    """``obj`` written by ``torch.save`` to memory, ready to be read by ``torch.load``."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    buf.seek(0)
+    return buf
 
 
 def convert_torchscript_state(ts_state: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +164,6 @@ def _torch_fidelity_convs(cls: type) -> list[tuple[str, tuple[int, ...]]]:
     Built as a skeleton whose weight loading is skipped (its constructor would otherwise load
     or download weights).
     """
-    import torch
 
     class Skeleton(cls):  # type: ignore[misc, valid-type]
         """The same module tree with the weight loading skipped."""
@@ -151,10 +171,7 @@ def _torch_fidelity_convs(cls: type) -> list[tuple[str, tuple[int, ...]]]:
         def load_state_dict(self, *args: Any, **kwargs: Any) -> Any:
             return None
 
-    buf = io.BytesIO()
-    torch.save({}, buf)
-    buf.seek(0)
-    net = Skeleton("inception-v3-compat", [str(FEATURE_DIM)], feature_extractor_weights_path=buf)
+    net = Skeleton("inception-v3-compat", [str(FEATURE_DIM)], feature_extractor_weights_path=_in_memory({}))
     return [(k[: -len(".conv.weight")], tuple(v.shape)) for k, v in net.state_dict().items() if k.endswith(".conv.weight")]
 
 
@@ -183,13 +200,10 @@ def load_inception(path: Path, resize: str = DEFAULT_RESIZE, device: str = "cpu"
                 state = convert_torchscript_state(state)
             except RuntimeError:
                 state = torch.load(path, map_location="cpu", weights_only=True)
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        buf.seek(0)
         net = NoTrainInceptionV3(
             name="inception-v3-compat",
             features_list=[str(FEATURE_DIM)],
-            feature_extractor_weights_path=buf,  # read with torch.load: a file object works
+            feature_extractor_weights_path=_in_memory(state),  # read with torch.load: a file object works
             antialias=resize == "bilinear-antialias",
         )
         _NETS.clear()  # one extractor in memory at a time (~100 MB)
@@ -218,7 +232,7 @@ class InceptionFeatures:
     def __call__(self, images: Sequence[np.ndarray], hashes: Sequence[str] | None = None) -> np.ndarray:
         import torch
 
-        hashes = list(hashes) if hashes is not None else [image_hash(im) for im in images]
+        hashes = _hashes(images, hashes)
         todo = [i for i, h in enumerate(hashes) if h not in self._memo]
         if todo:
             net = load_inception(self.path, self.resize, self.device)
@@ -369,14 +383,14 @@ def reference_stats(
     ``extractor`` has ``checksum`` and ``resize`` attributes and maps (images, hashes) to
     features. With ``cache_root`` None nothing is written.
     """
-    hashes = list(hashes) if hashes is not None else [image_hash(im) for im in images]
+    hashes = _hashes(images, hashes)
     key = reference_key(hashes, extractor.checksum, extractor.resize)  # type: ignore[attr-defined]
     if key in _REFERENCES:
         return _REFERENCES[key]
     stats = _read_reference(reference_path(cache_root, key), key) if cache_root is not None else None
     if stats is None:
-        order = sorted(range(len(hashes)), key=lambda i: hashes[i])
-        feats = np.asarray(extractor([images[i] for i in order], [hashes[i] for i in order]), dtype=np.float64)
+        sorted_images, sorted_hashes = _by_hash(images, hashes)
+        feats = np.asarray(extractor(sorted_images, sorted_hashes), dtype=np.float64)
         mu = feats.mean(axis=0)
         sigma = np.cov(feats, rowvar=False) if len(feats) > 1 else np.zeros((feats.shape[1],) * 2)
         stats = ReferenceStats(key, feats, mu, sigma)
@@ -388,7 +402,7 @@ def reference_stats(
                 "extractor_sha256": extractor.checksum,  # type: ignore[attr-defined]
                 "resize": extractor.resize,  # type: ignore[attr-defined]
                 "features": FEATURE_DIM,
-                "images_sha256": [hashes[i] for i in order],
+                "images_sha256": sorted_hashes,
             }
             buf = io.BytesIO()
             np.savez(buf, features=feats.astype(np.float32), mu=mu, sigma=sigma, meta=np.array(json.dumps(meta)))
@@ -495,9 +509,8 @@ class _InceptionSetMetric(Metric):
         root = Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
         originals = [it.sample.image for it in items]
         ref = reference_stats(originals, ext, root)
-        recon_hashes = [image_hash(it.recon) for it in items]
-        order = sorted(range(len(items)), key=lambda i: recon_hashes[i])
-        fake = ext([items[i].recon for i in order], [recon_hashes[i] for i in order])
+        recons = [it.recon for it in items]
+        fake = ext(*_by_hash(recons, [image_hash(im) for im in recons]))
         if len(items) < STABLE_FID_IMAGES:
             _warn_once(
                 "small-set",
