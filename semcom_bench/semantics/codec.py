@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -56,6 +57,13 @@ def _bilevel(planes: np.ndarray) -> Image.Image:
     k, h, w = planes.shape
     stacked = (planes.reshape(k * h, w) > 0.5).astype(np.uint8) * 255
     return Image.fromarray(stacked, mode="L").convert("1")
+
+
+def _to_bytes(image: Image.Image, **options: Any) -> bytes:
+    """``image`` as PIL writes it with ``options`` (``format=...`` and the format's settings)."""
+    buf = io.BytesIO()
+    image.save(buf, **options)
+    return buf.getvalue()
 
 
 def _unstack(image: Image.Image, shape: tuple[int, int, int]) -> np.ndarray:
@@ -96,12 +104,8 @@ class MapCodec:
         raise NotImplementedError
 
 
-class G4Codec(MapCodec):
-    def encode(self, planes: np.ndarray, num_class_maps: int | None = None) -> bytes:
-        planes = _check_planes(planes)
-        buf = io.BytesIO()
-        _bilevel(planes).save(buf, format="TIFF", compression="group4")
-        return buf.getvalue()
+class _StackedCodec(MapCodec):
+    """A codec of the K maps stacked vertically into one (K*h, w) image; subclasses encode."""
 
     def decode(self, data: bytes, shape: tuple[int, int, int], num_class_maps: int | None = None) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as im:
@@ -109,20 +113,17 @@ class G4Codec(MapCodec):
             return _unstack(im, shape)
 
 
-class PngCodec(MapCodec):
+class G4Codec(_StackedCodec):
     def encode(self, planes: np.ndarray, num_class_maps: int | None = None) -> bytes:
-        planes = _check_planes(planes)
-        buf = io.BytesIO()
-        _bilevel(planes).save(buf, format="PNG", optimize=True)
-        return buf.getvalue()
-
-    def decode(self, data: bytes, shape: tuple[int, int, int], num_class_maps: int | None = None) -> np.ndarray:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            return _unstack(im, shape)
+        return _to_bytes(_bilevel(_check_planes(planes)), format="TIFF", compression="group4")
 
 
-class JpegCodec(MapCodec):
+class PngCodec(_StackedCodec):
+    def encode(self, planes: np.ndarray, num_class_maps: int | None = None) -> bytes:
+        return _to_bytes(_bilevel(_check_planes(planes)), format="PNG", optimize=True)
+
+
+class JpegCodec(_StackedCodec):
     def __init__(self, name: str, quality: int):
         super().__init__(name, lossless=False)
         object.__setattr__(self, "quality", int(quality))
@@ -131,14 +132,7 @@ class JpegCodec(MapCodec):
         planes = _check_planes(planes)
         k, h, w = planes.shape
         grey = (np.clip(planes.reshape(k * h, w), 0.0, 1.0) * 255.0).round().astype(np.uint8)
-        buf = io.BytesIO()
-        Image.fromarray(grey, mode="L").save(buf, format="JPEG", quality=self.quality, optimize=True)
-        return buf.getvalue()
-
-    def decode(self, data: bytes, shape: tuple[int, int, int], num_class_maps: int | None = None) -> np.ndarray:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            return _unstack(im, shape)
+        return _to_bytes(Image.fromarray(grey, mode="L"), format="JPEG", quality=self.quality, optimize=True)
 
 
 def _neighbour_edges(index: np.ndarray) -> np.ndarray:
@@ -206,9 +200,7 @@ class LabelsPngCodec(MapCodec):
         bits = next(b for b in (1, 2, 4, 8) if levels <= 2**b)
         im = Image.fromarray(symbols.astype(np.uint8), mode="L").convert("P")
         im.putpalette(list(np.repeat(np.arange(2**bits, dtype=np.uint8), 3)))
-        buf = io.BytesIO()
-        im.save(buf, format="PNG", bits=bits, optimize=True, compress_level=9)
-        return buf.getvalue()
+        return _to_bytes(im, format="PNG", bits=bits, optimize=True, compress_level=9)
 
     def decode(self, data: bytes, shape: tuple[int, int, int], num_class_maps: int | None = None) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as im:
@@ -225,9 +217,8 @@ class LabelsWebpCodec(MapCodec):
             raise ValueError(f"{levels} joint symbols do not fit 8 bits; use the 'g4' codec")
         grey = symbols.astype(np.uint8)
         rgb = np.stack([np.zeros_like(grey), grey, np.zeros_like(grey)], axis=-1)
-        buf = io.BytesIO()
-        Image.fromarray(rgb, mode="RGB").save(buf, format="WEBP", lossless=True, quality=100, method=WEBP_METHOD, exact=True)
-        return buf.getvalue()
+        return _to_bytes(Image.fromarray(rgb, mode="RGB"), format="WEBP", lossless=True, quality=100, method=WEBP_METHOD,
+                         exact=True)
 
     def decode(self, data: bytes, shape: tuple[int, int, int], num_class_maps: int | None = None) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as im:
