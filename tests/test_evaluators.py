@@ -261,6 +261,31 @@ def test_embedded_file_format_round_trip(tmp_path):
     assert det.classes[:3] == ["person", "rider", "car"]
 
 
+def test_embedded_depth_architectures_round_trip(tmp_path):
+    """Both depth architectures through the embedded format: DRN-D (shipped size) and a tiny DPT."""
+    img = [np.random.default_rng(0).integers(0, 256, (30, 44, 3), dtype=np.uint8)]
+    meta = embedded.default_meta("depth", "drn")
+    assert meta["arch"] == "drn-depth" and meta["config"]["strides"] == [1, 1, 1] and meta["config"]["classes"] == 1
+    torch.manual_seed(0)
+    path = embedded.save(tmp_path / "drn.safetensors", embedded.build_network("depth", meta), meta)
+    est = embedded.load(path)
+    assert isinstance(est, embedded.DRNDepth) and est.kind == "inverse"
+    d = est.predict(img)[0]
+    assert d.shape == (30, 44) and d.dtype == np.float32 and (d > 0).all()  # softplus: positive inverse depth
+    tiny = embedded.default_meta("depth", "dpt")
+    tiny["config"] = dict(hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32, image_size=32,
+                          patch_size=8, backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[8, 8, 16, 16],
+                          fusion_hidden_size=8, reassemble_factors=[4, 2, 1, 0.5], head_in_index=-1)
+    tiny["preprocessing"]["size"] = {"height": 32, "width": 32}
+    path = embedded.save(tmp_path / "dpt.safetensors", embedded.build_network("depth", tiny), tiny)
+    est = embedded.load(path)
+    assert type(est).__name__ == "DPTDepth" and est.kind == "inverse"
+    d = est.predict(img)[0]
+    assert d.shape == (30, 44) and (d >= 0).all()
+    with pytest.raises(ValueError, match="architecture"):
+        embedded.default_meta("depth", "unet")
+
+
 def test_shipped_evaluators_match_their_provenance():
     from semcom_bench import weights
     from semcom_bench.hashing import hash_file
@@ -309,3 +334,27 @@ def test_train_evaluator_recipe_runs_on_cpu(tmp_path):
     prov = json.loads((tmp_path / "det-centernet.json").read_text())
     assert prov["steps"] == 1 and prov["seed"] == 0 and len(prov["sha256"]) == 64 and "clean" in prov["validation"]
     assert embedded.load(tmp_path / "det-centernet.safetensors").classes[2] == "car"
+
+
+def test_train_evaluator_depth_recipes_run_on_cpu(tmp_path):
+    """``--task depth --arch drn`` through the CLI (2 steps) and ``--arch dpt`` through the API (1 step)."""
+    from typer.testing import CliRunner
+
+    from semcom_bench.cli.main import app
+    from semcom_bench.evaluators.training import train_evaluator
+
+    res = CliRunner().invoke(app, ["train", "evaluator", "--task", "depth", "--arch", "drn", "--steps", "2", "--batch-size", "2",
+                                   "--train-size", "2", "--val-size", "2", "--workers", "1", "--threads", "1",
+                                   "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    prov = json.loads((tmp_path / "depth-drn.json").read_text())
+    assert prov["arch"] == "drn-depth" and prov["steps"] == 2 and prov["loss"].startswith("L1 on log(")
+    assert prov["recipe"].startswith("semcom-bench train evaluator --task depth --arch drn --depth-loss log-l1 --steps 2 ")
+    assert set(prov["validation"]["clean"]) == {"absrel", "rmse", "delta1"} and "transformers" not in prov
+    assert isinstance(embedded.load(tmp_path / "depth-drn.safetensors"), embedded.DRNDepth)
+    prov = train_evaluator("depth", steps=1, batch_size=2, train_size=2, val_size=2, workers=1, out=tmp_path, arch="dpt",
+                           log=lambda _: None)
+    assert prov["arch"] == "dpt" and prov["loss"] == "L1 on 10 m / depth at 64x128" and "--arch dpt --depth-loss inverse-l1" in prov["recipe"]
+    assert (tmp_path / "depth-dpt.safetensors").is_file() and "noise" in prov["validation"]
+    res = CliRunner().invoke(app, ["train", "evaluator", "--task", "seg", "--arch", "dpt", "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "architecture" in res.output

@@ -15,15 +15,19 @@ def register(app: typer.Typer) -> None:
 
     semcom-bench train evaluator --task seg --device cuda
     semcom-bench train evaluator --task det --steps 200 --train-size 500 --out /tmp/det
+    semcom-bench train evaluator --task depth --arch drn --device cuda
     semcom-bench train evaluator --task depth --validate-only
 """)
     def evaluator(
-        task: str = typer.Option(..., help="seg (DRN-D segmenter), det (CenterNet detector) or depth (DPT)."),
+        task: str = typer.Option(..., help="seg (DRN-D segmenter), det (CenterNet detector) or depth (DRN-D or DPT)."),
+        arch: Optional[str] = typer.Option(None, help="Architecture, for depth: drn (DRN-D, output stride 1) or dpt. "
+                                                      "Default: the shipped one."),
+        depth_loss: Optional[str] = typer.Option(None, help="Depth loss: inverse-l1 or log-l1. Default: log-l1 (drn), inverse-l1 (dpt)."),
         steps: Optional[int] = typer.Option(None, help="Training steps. Default: 4000."),
         seed: int = typer.Option(0, help="Seed of the initialisation, batches and augmentation."),
         device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
         batch_size: Optional[int] = typer.Option(None, help="Images per step. Default: 32."),
-        lr: Optional[float] = typer.Option(None, help="Peak learning rate. Default: 2e-3 (seg, det), 5e-4 (depth)."),
+        lr: Optional[float] = typer.Option(None, help="Peak learning rate. Default: 2e-3 (seg, det, depth drn), 5e-4 (depth dpt)."),
         train_size: int = typer.Option(10000, help="Training scenes (synthetic-streets train split, seed 0)."),
         val_size: int = typer.Option(500, help="Validation scenes (val split)."),
         out: Optional[Path] = typer.Option(None, help="Output folder. Default: the package's assets/evaluators."),
@@ -39,9 +43,15 @@ def register(app: typer.Typer) -> None:
 
         if task not in training.TASKS:
             raise UserError(f"unknown task {task!r}; use one of {', '.join(training.TASKS)}")
+        from semcom_bench.evaluators.embedded import ARCHES
+
+        if arch is not None and arch not in ARCHES[task]:
+            raise UserError(f"unknown {task} architecture {arch!r}; use one of {', '.join(ARCHES[task])}")
+        if depth_loss is not None and (task != "depth" or depth_loss not in training.DEPTH_LOSSES):
+            raise UserError(f"--depth-loss is for --task depth: one of {', '.join(training.DEPTH_LOSSES)}")
         argv = ["--task", task, "--seed", str(seed), "--device", device, "--train-size", str(train_size),
                 "--val-size", str(val_size), "--workers", str(workers)]
-        for flag, value in (("--steps", steps), ("--batch-size", batch_size), ("--lr", lr), ("--out", out),
+        for flag, value in (("--arch", arch), ("--depth-loss", depth_loss), ("--steps", steps), ("--batch-size", batch_size), ("--lr", lr), ("--out", out),
                             ("--data-cache", data_cache), ("--time-budget", time_budget), ("--threads", threads)):
             if value is not None:
                 argv += [flag, str(value)]

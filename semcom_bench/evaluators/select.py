@@ -114,7 +114,8 @@ SPECS: dict[tuple[str, str], EvaluatorSpec] = {}
 for _spec in (
     EvaluatorSpec("embedded", "seg", embedded.WEIGHT_NAMES["seg"], _embedded, ("safetensors",)),
     EvaluatorSpec("embedded", "det", embedded.WEIGHT_NAMES["det"], _embedded, ("safetensors",)),
-    EvaluatorSpec("embedded", "depth", embedded.WEIGHT_NAMES["depth"], _embedded, ("safetensors", "transformers")),
+    EvaluatorSpec("embedded", "depth", embedded.WEIGHT_NAMES["depth"], _embedded,
+                  ("safetensors", "transformers") if embedded.DEFAULT_ARCH["depth"] == "dpt" else ("safetensors",)),
     EvaluatorSpec("drn-d-105", "seg", DRN_D_105.name, _drn),
     EvaluatorSpec("maskformer", "seg", MASKFORMER.name, _hf("MaskFormerSegmenter"), ("transformers",)),
     EvaluatorSpec("segformer", "seg", SEGFORMER.name, _hf("SegformerSegmenter"), ("transformers",)),

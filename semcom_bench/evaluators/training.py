@@ -1,6 +1,6 @@
 """Training and validation of the embedded synthetic-streets evaluators.
 
-``semcom-bench train evaluator --task seg|det|depth`` (and ``python -m
+``semcom-bench train evaluator --task seg|det|depth [--arch ...]`` (and ``python -m
 semcom_bench.evaluators.training``, which needs neither typer nor rich) runs
 :func:`train_evaluator`:
 
@@ -15,7 +15,9 @@ semcom_bench.evaluators.training``, which needs neither typer nor rich) runs
    clean and on pure-noise images, writing a provenance JSON beside the weights.
 
 Losses: segmentation cross-entropy over the 19 train ids; CenterNet loss for detection;
-L1 on inverse depth ``10 m / depth`` for depth (sky included, at 200 m).
+for depth (``--arch drn`` or ``dpt``, both predicting inverse depth ``10 m / depth``; sky
+included, at 200 m) ``--depth-loss inverse-l1`` (L1 on inverse depth) or ``log-l1`` (L1 on log
+inverse depth, i.e. on log depth: the same weight to relative errors near and far).
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "det": {"steps": 4000, "batch_size": 32, "lr": 2e-3},
     "depth": {"steps": 4000, "batch_size": 32, "lr": 5e-4},
 }
+#: Per-architecture changes to DEFAULTS.
+ARCH_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {("depth", "drn"): {"lr": 2e-3}}
+DEPTH_LOSSES = ("inverse-l1", "log-l1")
+#: Default depth loss per architecture.
+DEPTH_LOSS_DEFAULT = {"dpt": "inverse-l1", "drn": "log-l1"}
 NOISE_MAX = 6.0 / 255.0
 PROBE_WARMUP = 10  # untimed steps (cuDNN autotuning, allocator) before the timing run
 ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "evaluators"
@@ -159,8 +166,8 @@ def _flip_boxes(boxes: np.ndarray, width: int) -> np.ndarray:
 class _Task:
     """Loss of one task on a batch of indices."""
 
-    def __init__(self, task: str, meta: dict[str, Any], data: dict[str, Any], device: str):
-        self.task, self.meta, self.device = task, meta, device
+    def __init__(self, task: str, meta: dict[str, Any], data: dict[str, Any], device: str, depth_loss: str = "inverse-l1"):
+        self.task, self.meta, self.device, self.depth_loss = task, meta, device, depth_loss
         self.images = torch.from_numpy(data["images"]).to(device)
         self.h, self.w = data["images"].shape[1:3]
         if task == "seg":
@@ -182,10 +189,15 @@ class _Task:
         if self.task == "depth":
             y = self.disp[idx]
             y = torch.where(flip.view(-1, 1, 1), y.flip(-1), y)
-            prep = self.meta["preprocessing"]
-            size = (prep["size"]["height"], prep["size"]["width"])
-            pred = model(pixel_values=_normalise(x, prep["image_mean"], prep["image_std"], size)).predicted_depth
-            pred = F.interpolate(pred[:, None].float(), size=(self.h, self.w), mode="bilinear", align_corners=False)[:, 0]
+            if self.meta["arch"] == "dpt":
+                prep = self.meta["preprocessing"]
+                size = (prep["size"]["height"], prep["size"]["width"])
+                pred = model(pixel_values=_normalise(x, prep["image_mean"], prep["image_std"], size)).predicted_depth
+                pred = F.interpolate(pred[:, None].float(), size=(self.h, self.w), mode="bilinear", align_corners=False)[:, 0]
+            else:  # DRN: positive inverse depth at full resolution
+                pred = model(_normalise(x, self.meta["mean"], self.meta["std"]).contiguous(memory_format=torch.channels_last)).float()
+            if self.depth_loss == "log-l1":
+                return F.l1_loss(torch.log(pred.clamp_min(1e-4)), torch.log(y))
             return F.l1_loss(pred, y)
         from semcom_bench.evaluators.centernet import loss as cn_loss, make_targets
 
@@ -232,10 +244,14 @@ def _git_commit() -> str:
 def train_evaluator(task: str, steps: int | None = None, seed: int = 0, device: str = "cpu", batch_size: int | None = None,
                     lr: float | None = None, train_size: int = 10000, val_size: int = 500, out: str | Path | None = None,
                     data_cache: str | Path | None = None, workers: int = 0, time_budget: float | None = None,
-                    log: Callable[[str], None] = print) -> dict[str, Any]:
+                    log: Callable[[str], None] = print, arch: str | None = None, depth_loss: str | None = None) -> dict[str, Any]:
     """Train the embedded ``task`` evaluator, save it under ``out`` and validate it.
 
     Args:
+        arch: architecture (:data:`~semcom_bench.evaluators.embedded.ARCHES`; depth: ``drn`` or
+            ``dpt``); default: the task's shipped one.
+        depth_loss: ``inverse-l1`` or ``log-l1`` (depth only); default per architecture
+            (:data:`DEPTH_LOSS_DEFAULT`).
         time_budget: seconds; when given, a timing run (10 warm-up + 20 timed steps) first lowers
             ``steps`` (to a multiple of 100) so that training fits, then training restarts from the seed. The
             provenance records the steps actually used, so the recipe stays exact.
@@ -245,24 +261,32 @@ def train_evaluator(task: str, steps: int | None = None, seed: int = 0, device: 
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
-    cfg = DEFAULTS[task]
+    arch = arch or embedded.DEFAULT_ARCH[task]
+    if arch not in embedded.ARCHES[task]:
+        raise ValueError(f"unknown {task} architecture {arch!r}; use one of {', '.join(embedded.ARCHES[task])}")
+    if depth_loss is not None and task != "depth":
+        raise ValueError("--depth-loss applies to --task depth only")
+    depth_loss = depth_loss or DEPTH_LOSS_DEFAULT.get(arch)
+    if task == "depth" and depth_loss not in DEPTH_LOSSES:
+        raise ValueError(f"unknown depth loss {depth_loss!r}; use one of {', '.join(DEPTH_LOSSES)}")
+    cfg = {**DEFAULTS[task], **ARCH_DEFAULTS.get((task, arch), {})}
     steps = int(cfg["steps"] if steps is None else steps)
     batch_size = int(batch_size or cfg["batch_size"])
     lr = float(lr or cfg["lr"])
     out_dir = Path(out) if out else ASSET_DIR
     t_start = time.time()
-    log(f"[{task}] rendering {train_size} training scenes")
+    log(f"[{task}] {arch}: rendering {train_size} training scenes")
     data = render("train", train_size, 0, workers, data_cache)
     log(f"[{task}] rendered in {time.time() - t_start:.1f} s")
-    meta = embedded.default_meta(task)
+    meta = embedded.default_meta(task, arch)
     if device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True
-    job = _Task(task, meta, data, device)
+    job = _Task(task, meta, data, device, depth_loss or "inverse-l1")
 
     def run(n_steps: int, budget_probe: bool = False) -> tuple[torch.nn.Module, float, list[float]]:
         torch.manual_seed(seed)
         model = embedded.build_network(task, meta).to(device)
-        if task != "depth":
+        if meta["arch"] != "dpt":
             model = model.to(memory_format=torch.channels_last)
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
@@ -300,7 +324,7 @@ def train_evaluator(task: str, steps: int | None = None, seed: int = 0, device: 
         log(f"[{task}] {per_step * 1000:.1f} ms/step: {fit} steps fit in {time_budget:.0f} s")
         steps = min(steps, fit)
     model, train_s, losses = run(steps)
-    path = embedded.save(out_dir / embedded.FILES[task], model.float().eval(), meta)
+    path = embedded.save(out_dir / embedded.ARCH_FILES[(task, arch)], model.float().eval(), meta)
     log(f"[{task}] saved {path} ({path.stat().st_size / 1e6:.2f} MB) after {train_s:.0f} s")
     from semcom_bench.hashing import hash_file
 
@@ -313,12 +337,15 @@ def train_evaluator(task: str, steps: int | None = None, seed: int = 0, device: 
         "config": meta["config"],
         "classes": meta["classes"],
         "parameters": int(sum(p.numel() for p in model.parameters())),
-        "recipe": (f"semcom-bench train evaluator --task {task} --steps {steps} --seed {seed} --batch-size {batch_size} "
+        "recipe": (f"semcom-bench train evaluator --task {task}"
+                   + (f" --arch {arch} --depth-loss {depth_loss}" if task == "depth" else "")
+                   + f" --steps {steps} --seed {seed} --batch-size {batch_size} "
                    f"--lr {lr:g} --train-size {train_size} --val-size {val_size} --device {device.split(':')[0]}"),
         "seed": seed, "steps": steps, "batch_size": batch_size, "lr": lr, "optimizer": "AdamW (wd 1e-4), one-cycle LR, grad-norm clip 5",
         "loss": {"seg": "cross-entropy, class weights sqrt(median freq / freq) clipped to [0.5, 5]",
                  "det": "CenterNet focal + 0.1 L1 size + L1 offset",
-                 "depth": f"L1 on {embedded.DISPARITY_SCALE:g} m / depth at 64x128"}[task],
+                 "depth": (f"L1 on log({embedded.DISPARITY_SCALE:g} m / depth) at 64x128" if depth_loss == "log-l1"
+                           else f"L1 on {embedded.DISPARITY_SCALE:g} m / depth at 64x128")}[task],
         "augmentation": "h-flip, gain U(0.85,1.15), Gaussian noise sigma U(0,6/255) on half the images, 8-bit rounding",
         "data": {"dataset": "synthetic-streets", "split": "train", "size": train_size, "seed": 0, "resolution": [64, 128]},
         "device": device, "device_name": torch.cuda.get_device_name(0) if device.startswith("cuda") else platform.processor() or "cpu",
@@ -328,7 +355,7 @@ def train_evaluator(task: str, steps: int | None = None, seed: int = 0, device: 
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "torch": torch.__version__,
     }
-    if task == "depth":
+    if meta["arch"] == "dpt":
         import transformers
 
         prov["transformers"] = transformers.__version__
@@ -428,6 +455,8 @@ def validate(task: str, path: str | Path, val_size: int = 500, device: str = "cp
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m semcom_bench.evaluators.training", description="Train an embedded synthetic-streets evaluator.")
     p.add_argument("--task", required=True, choices=TASKS)
+    p.add_argument("--arch", default=None, help="depth: drn or dpt (default: the shipped one)")
+    p.add_argument("--depth-loss", default=None, choices=DEPTH_LOSSES)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -444,8 +473,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
+    if a.arch is not None and a.arch not in embedded.ARCHES[a.task]:
+        p.error(f"--arch for --task {a.task}: one of {', '.join(embedded.ARCHES[a.task])}")
     if a.validate_only:
-        path = Path(a.out or ASSET_DIR) / embedded.FILES[a.task]
+        path = Path(a.out or ASSET_DIR) / embedded.ARCH_FILES[(a.task, a.arch or embedded.DEFAULT_ARCH[a.task])]
         prov_path = path.with_suffix(".json")
         prov = json.loads(prov_path.read_text()) if prov_path.is_file() else {}
         prov["validation"] = validate(a.task, path, a.val_size, a.device, a.workers)
@@ -453,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(prov["validation"], indent=1))
         return 0
     train_evaluator(a.task, a.steps, a.seed, a.device, a.batch_size, a.lr, a.train_size, a.val_size, a.out,
-                    a.data_cache, a.workers, a.time_budget)
+                    a.data_cache, a.workers, a.time_budget, arch=a.arch, depth_loss=a.depth_loss)
     return 0
 
 
