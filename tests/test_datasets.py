@@ -87,7 +87,7 @@ def test_cityscapes_loads_resizes_like_the_official_code(tmp_path):
     assert s.boxes.tolist()[2] == [10.0, 8.0, 18.0, 12.0]
     # train ids for mIoU
     assert set(np.unique(to_train_ids(s.labels))) == {0, 10, 11, 13, 255}
-    assert ds.describe()["split"] == "val" and ds.describe()["size"] == 3
+    assert ds.describe()["split"] == "val" and ds.describe()["num_samples"] == 3
 
 
 def test_cityscapes_papers_resolution_from_full_size(tmp_path):
@@ -168,6 +168,18 @@ def test_coco_stuff_stretch_and_label_shift(tmp_path):
     assert np.array_equal(s.labels, ref_lab)
     assert set(np.unique(s.labels)) == {0, 148, 156, 182}
     assert s.instances is None
+    assert ds.describe()["size"] == 32 and ds.describe()["num_samples"] == 2
+
+
+def test_a_file_data_set_runs_through_the_runner(tmp_path):
+    from semcom_bench import api
+    from semcom_bench.config import build_config
+
+    make_coco(tmp_path / "coco")
+    config = build_config(dataset={"name": "coco-stuff", "params": {"root": str(tmp_path / "coco"), "size": 32}},
+                          values="10", metrics="psnr,bits", out=tmp_path / "out", cache_dir=tmp_path / "cache")
+    frame = api.run(config)["frame"]
+    assert frame["sample"].nunique() == 2 and set(frame.metric) == {"psnr", "bits"}
 
 
 def test_coco_stuff_center_crop_and_instances(tmp_path):
@@ -227,6 +239,7 @@ def test_lsun_exported_webp_folder(tmp_path):
     s = ds[0]
     assert s.key == "church_outdoor/a/b/0001"
     assert s.image.shape == (16, 16, 3) and s.labels is None and s.instances is None
+    assert ds.describe()["num_samples"] == 2
     # centre crop then LANCZOS
     ref = Image.fromarray(_rgb(30, 40, 0)).crop((5, 0, 35, 30)).resize((16, 16), Image.LANCZOS)
     assert np.array_equal(s.image, np.asarray(ref))

@@ -187,7 +187,8 @@ class FileDataset(IndexedDataset):
         return {}
 
     def describe(self) -> dict[str, Any]:
-        return dict(name=self.name, version=self.version, root=str(self.root.resolve()), size=len(self), **self.params())
+        # ``num_samples`` (files found) is not the image ``size`` parameter some loaders take
+        return dict(name=self.name, version=self.version, root=str(self.root.resolve()), num_samples=len(self), **self.params())
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in {"root": str(self.root), **self.params()}.items())
