@@ -25,7 +25,7 @@ class FullImage(Method):
     version = "1"
 
     def transmit(self, sample: Sample, generator: torch.Generator) -> Payload:
-        pixels = torch.from_numpy(sample.image).to(torch.float32) / 127.5 - 1.0  # (H, W, 3) in [-1, 1]
+        pixels = torch.from_numpy(sample.image.astype(np.float32)) / 127.5 - 1.0  # (H, W, 3) in [-1, 1]
         symbols, scale = to_symbols(pixels)
         side = {"shape": tuple(sample.image.shape), "scale": scale}
         return Payload(
