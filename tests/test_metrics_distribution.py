@@ -70,6 +70,17 @@ def test_fid_matches_frechet_formula():
     assert np.isnan(dist.fid_from_stats(mu, sigma, len(real), fake[:1]))
 
 
+@pytest.mark.parametrize("n_real, n_fake, dim", [(60, 50, 10), (20, 15, 64), (12, 30, 48)])
+def test_fid_from_features_equals_the_frechet_formula(n_real, n_fake, dim):
+    rng = np.random.default_rng(dim)
+    real = rng.normal(size=(n_real, dim))
+    fake = rng.normal(0.2, 1.3, size=(n_fake, dim)) @ rng.normal(size=(dim, dim)) * 0.4
+    want = frechet_reference(real.mean(0), np.cov(real, rowvar=False), fake.mean(0), np.cov(fake, rowvar=False))
+    assert dist.fid_from_features(real, fake) == pytest.approx(want, rel=1e-7, abs=1e-7)
+    assert dist.fid_from_features(real, real) == pytest.approx(0.0, abs=1e-8)
+    assert np.isnan(dist.fid_from_features(real, fake[:1]))
+
+
 def test_kid_same_distribution_near_zero_different_positive_and_small_sets():
     rng = np.random.default_rng(1)
     a, b = rng.normal(size=(300, 16)), rng.normal(size=(300, 16))

@@ -308,6 +308,29 @@ def fid_from_stats(mu: np.ndarray, sigma: np.ndarray, n: int, fake: np.ndarray) 
     return float(metric.compute())
 
 
+def fid_from_features(real: np.ndarray, fake: np.ndarray) -> float:
+    """FID between two feature sets (N_r, D) and (N_f, D), exact and fast when N << D.
+
+    ``||mu_r - mu_f||^2 + Tr(S_r) + Tr(S_f) - 2 Tr((S_r S_f)^(1/2))`` with unbiased
+    covariances. With centred features R, F, the non-zero eigenvalues of ``S_r S_f`` are the
+    squared singular values of ``M = R F^T / sqrt((N_r - 1)(N_f - 1))`` (an N_r x N_f matrix),
+    so the trace term is M's nuclear norm: the same number as the 2048 x 2048 matrix square
+    root, without forming it (seconds instead of minutes on a CPU for small sets).
+    """
+    real = np.asarray(real, dtype=np.float64)
+    fake = np.asarray(fake, dtype=np.float64)
+    n_r, n_f = len(real), len(fake)
+    if n_r < 2 or n_f < 2:
+        return float("nan")
+    mu_r, mu_f = real.mean(0), fake.mean(0)
+    rc, fc = real - mu_r, fake - mu_f
+    m = rc @ fc.T / np.sqrt((n_r - 1) * (n_f - 1))
+    trace_sqrt = float(np.linalg.svd(m, compute_uv=False).sum())
+    trace_r = float((rc**2).sum() / (n_r - 1))
+    trace_f = float((fc**2).sum() / (n_f - 1))
+    return float(((mu_r - mu_f) ** 2).sum() + trace_r + trace_f - 2.0 * trace_sqrt)
+
+
 def kid_from_features(real: np.ndarray, fake: np.ndarray, seed: int = KID_SEED) -> tuple[float, float, int]:
     """(KID mean, KID std over subsets, subset size) with torchmetrics' ``KernelInceptionDistance``.
 
@@ -524,12 +547,12 @@ class FID(_InceptionSetMetric):
     """Fréchet Inception distance between the originals and the reconstructions of one cell."""
 
     name = "fid"
-    version = "1"
+    version = "2"
     outputs = {"fid": True}
 
     def score_set(self, items: list[Scored]) -> dict[str, float]:
         ref, fake = self.features(items)
-        return {"fid": fid_from_stats(ref.mu, ref.sigma, ref.n, fake)}
+        return {"fid": fid_from_features(ref.features, fake)}
 
 
 class KID(_InceptionSetMetric):
