@@ -75,7 +75,7 @@ def test_receiver_batches_with_one_generator_per_image(tiny_weights):
 def test_parameters_and_errors():
     g = registry.methods.create("gesco")
     s = registry.methods.create("sdm")
-    assert (g.checkpoint, g.fds, g.sampler, g.steps, g.guidance) == ("gesco", True, "dpmpp", 10, 2.0)
+    assert (g.checkpoint, g.fds, g.sampler, g.steps, g.guidance, g.upsample) == ("gesco", True, "respaced", 25, 2.0, "bicubic")
     assert (s.checkpoint, s.fds) == ("sdm", False)
     assert registry.methods.create("sdm", fds=True, sampler="ancestral").steps == 1000
     assert isinstance(registry.methods.create("ours"), SemanticDiffusion)
@@ -111,3 +111,21 @@ def test_official_checkpoint_through_the_method(tmp_path):
 def test_embedded_weights_are_declared():
     for key, w in EMBEDDED.items():
         assert w.embedded == f"{key}/{key}-synthetic-streets.pt"
+
+
+def test_shipped_networks_load_and_match_their_provenance():
+    from semcom_bench.hashing import hash_file
+    from semcom_bench.weights import resolve
+
+    for key, w in EMBEDDED.items():
+        path = resolve(w.name)
+        info = json.loads(path.with_suffix(".json").read_text())
+        assert hash_file(path) == info["weights"]["sha256"] == w.sha256
+        assert info["provenance"]["steps"] > 0 and info["provenance"]["git_commit"] != "unknown"
+        assert info["train"]["noise"] == ("channel" if key == "gesco" else "none")
+        m = registry.methods.create(key, steps=1)
+        model, settings = m.network()
+        assert settings["model_downsample"] == 2 and model.config.num_classes == 34
+        state = torch.load(path, weights_only=True)
+        assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+        SemanticUNet(embedded_config()).load_state_dict({k: v.float() for k, v in state.items()}, strict=True)

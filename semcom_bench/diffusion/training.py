@@ -225,9 +225,27 @@ def _git_commit() -> str:
     root = Path(__file__).resolve().parent.parent.parent
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or "unknown"
+        commit = out.stdout.strip()
+        return commit if re.fullmatch(r"[0-9a-f]{40}", commit) else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def reproduce_command(command: str, steps: int) -> str:
+    """``command`` with ``--steps`` set to the steps actually done and ``--time-limit`` dropped."""
+    out, toks, i = [], shlex.split(command), 0
+    while i < len(toks):
+        tok = toks[i]
+        name = tok.split("=", 1)[0]
+        if name in ("--steps", "--time-limit"):
+            i += 1 if "=" in tok else 2
+            continue
+        out.append(tok)
+        i += 1
+    if "train" in out:
+        k = out.index("train") + 2
+        out[k:k] = ["--steps", str(steps)]
+    return " ".join(shlex.quote(t) for t in out)
 
 
 def _device_name(device: str) -> str:
@@ -268,6 +286,8 @@ class DiffusionTrainer:
         if data is None:
             data = render_training_set(cfg.dataset, cfg.workers, data_cache or default_data_cache(cfg.dataset), log)
         dev = torch.device(self.device)
+        if dev.type == "cuda":
+            torch.backends.cudnn.benchmark = True
         self.images = torch.from_numpy(data["images"]).to(dev)
         self.labels = torch.from_numpy(data["labels"]).to(dev)
         self.edges = torch.from_numpy(data["edges"]).to(dev) if bool(data["has_edges"]) else None
@@ -452,8 +472,10 @@ class DiffusionTrainer:
         info = self.describe()
         info["weights"] = {"file": path.name, "dtype": "float16", "layout": "guided-diffusion UNetModel state dict (EMA)",
                            "sha256": hash_file(path), "parameters": count_parameters(self.model)}
+        command = command or " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
         info["provenance"] = {
-            "command": command or " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]]),
+            "command": command,
+            "reproduce": reproduce_command(command, self.step),
             "recipe": self.cfg.recipe, "seed": self.cfg.seed, "steps": self.step, "batch_size": self.cfg.batch_size,
             "data": self.cfg.dataset, "device": _device_name(self.device), "wall_time_s": round(self.seconds, 1),
             "git_commit": _git_commit(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),

@@ -16,8 +16,14 @@ Parameters (both methods; ``sdm`` differs only in its defaults):
 * ``checkpoint``: ``gesco`` (noisy training) or ``sdm`` (clean training): which embedded
   network; ignored when ``weights`` is given.
 * ``fds``: apply FDS to the received maps (default: true for gesco, false for sdm).
-* ``sampler``: ``dpmpp`` (default, DPM-Solver++ 2M), ``ddim`` or ``ancestral`` (the paper's
-  1000-step sampler with the learned variance); ``steps``: default 10, 25 and 1000.
+* ``sampler``: ``respaced`` (default: the ancestral sampler with the learned variance on 25
+  evenly spaced steps, the official ``--timestep_respacing``), ``ancestral`` (the paper's
+  1000 steps), ``ddim`` or ``dpmpp`` (diffusers' DDIM and DPM-Solver++ 2M on the ε channels;
+  10 steps by default); ``steps`` overrides the number of steps. See
+  :mod:`semcom_bench.diffusion.sampling` for why the deterministic samplers do worse with the
+  embedded networks.
+* ``upsample``: how the 32x64 model output is resized to the scene size (``bicubic`` default,
+  ``bilinear``, ``nearest``).
 * ``guidance``: classifier-free guidance scale ``s`` of the official code,
   ``ε(0) + s (ε(y) − ε(0))``, default 2 (Cityscapes); the paper's eq. 13 calls ``s − 1`` its s.
 * ``weights``: a state dict to use instead: an official SDM/GESCO ``ema_0.9999_*.pt``
@@ -52,13 +58,15 @@ from semcom_bench.registry import methods
 from semcom_bench.weights import WeightFile, register_weights, resolve
 
 VERSION = "1"
-SAMPLER_STEPS = {"ancestral": 1000, "ddim": 25, "dpmpp": 10}
+SAMPLER_STEPS = {"ancestral": 1000, "respaced": 25, "ddim": 10, "dpmpp": 10}
+UPSAMPLE = ("bicubic", "bilinear", "nearest")
 
 EMBEDDED = {
     "gesco": register_weights(WeightFile(
         name="gesco-synthetic-streets",
         filename="gesco-synthetic-streets.pt",
         description="GESCO semantic diffusion U-Net (2.6M parameters, fp16 EMA) trained on noisy synthetic-streets maps",
+        sha256="7daf6c401a7f740c26f13bacec392b3ccb8920f3c0ebd8268d78b711d17492c9",
         embedded="gesco/gesco-synthetic-streets.pt",
         used_by=("gesco", "sdm"),
     )),
@@ -66,6 +74,7 @@ EMBEDDED = {
         name="sdm-synthetic-streets",
         filename="sdm-synthetic-streets.pt",
         description="SDM semantic diffusion U-Net (2.6M parameters, fp16 EMA) trained on clean synthetic-streets maps",
+        sha256="da25d026be0d973748a2c031e343fdcedb923c95d2e19c1a02f931a64a5e0a97",
         embedded="sdm/sdm-synthetic-streets.pt",
         used_by=("gesco", "sdm"),
     )),
@@ -138,7 +147,7 @@ class SemanticDiffusion(Method):
     version = VERSION
 
     def __init__(self, name: str, checkpoint: str, fds: bool, sampler: str, steps: int | None, guidance: float,
-                 weights: str | None, power: str, codec: str):
+                 weights: str | None, power: str, codec: str, upsample: str = "bicubic"):
         from semcom_bench.diffusion.sampling import SAMPLERS
         from semcom_bench.semantics import CODECS
 
@@ -160,11 +169,14 @@ class SemanticDiffusion(Method):
         self.guidance = float(guidance)
         self.weights = str(weights) if weights is not None else None
         self.power, self.codec = power, codec
+        if upsample not in UPSAMPLE:
+            raise UserError(f"unknown upsample {upsample!r} for {name}; use one of {', '.join(UPSAMPLE)}")
+        self.upsample = upsample
 
     def params(self) -> dict[str, Any]:
         return {"checkpoint": self.checkpoint if self.weights is None else None, "fds": self.fds, "sampler": self.sampler,
                 "steps": self.steps, "guidance": self.guidance, "weights": self.weights, "power": self.power,
-                "codec": self.codec}
+                "codec": self.codec, "upsample": self.upsample}
 
     def weights_path(self) -> Path:
         if self.weights is not None:
@@ -233,14 +245,15 @@ class SemanticDiffusion(Method):
             x = sample(guided_model(model, y, self.guidance), diffusion, (3, *y.shape[-2:]), generators,
                        self.sampler, self.steps, dev)
             if tuple(x.shape[-2:]) != (height, width):
-                x = F.interpolate(x, size=(height, width), mode="bicubic", align_corners=False).clamp(-1, 1)
+                kw = {} if self.upsample == "nearest" else {"align_corners": False}
+                x = F.interpolate(x, size=(height, width), mode=self.upsample, **kw).clamp(-1, 1)
         return [img.numpy() for img in to_uint8(x)]
 
     def receive(self, side: dict[str, Any], received: Received, generator: torch.Generator) -> np.ndarray:
         return self.receive_batch([(side, received)], [generator])[0]
 
 
-_DOC_PARAMS = "checkpoint=gesco|sdm, fds, sampler=dpmpp|ddim|ancestral, steps, guidance, weights=PATH, power, codec"
+_DOC_PARAMS = "checkpoint=gesco|sdm, fds, sampler=respaced|ancestral|ddim|dpmpp, steps, guidance, weights=PATH, power, codec, upsample"
 
 
 @methods.register(
@@ -252,9 +265,10 @@ _DOC_PARAMS = "checkpoint=gesco|sdm, fds, sampler=dpmpp|ddim|ancestral, steps, g
     payload="semantic maps",
     params=_DOC_PARAMS,
 )
-def gesco(checkpoint: str = "gesco", fds: bool = True, sampler: str = "dpmpp", steps: int | None = None,
-          guidance: float = 2.0, weights: str | None = None, power: str = "average", codec: str = "labels-webp") -> SemanticDiffusion:
-    return SemanticDiffusion("gesco", checkpoint, fds, sampler, steps, guidance, weights, power, codec)
+def gesco(checkpoint: str = "gesco", fds: bool = True, sampler: str = "respaced", steps: int | None = None,
+          guidance: float = 2.0, weights: str | None = None, power: str = "average", codec: str = "labels-webp",
+          upsample: str = "bicubic") -> SemanticDiffusion:
+    return SemanticDiffusion("gesco", checkpoint, fds, sampler, steps, guidance, weights, power, codec, upsample)
 
 
 @methods.register(
@@ -265,9 +279,10 @@ def gesco(checkpoint: str = "gesco", fds: bool = True, sampler: str = "dpmpp", s
     payload="semantic maps",
     params=_DOC_PARAMS,
 )
-def sdm(checkpoint: str = "sdm", fds: bool = False, sampler: str = "dpmpp", steps: int | None = None,
-        guidance: float = 2.0, weights: str | None = None, power: str = "average", codec: str = "labels-webp") -> SemanticDiffusion:
-    return SemanticDiffusion("sdm", checkpoint, fds, sampler, steps, guidance, weights, power, codec)
+def sdm(checkpoint: str = "sdm", fds: bool = False, sampler: str = "respaced", steps: int | None = None,
+        guidance: float = 2.0, weights: str | None = None, power: str = "average", codec: str = "labels-webp",
+        upsample: str = "bicubic") -> SemanticDiffusion:
+    return SemanticDiffusion("sdm", checkpoint, fds, sampler, steps, guidance, weights, power, codec, upsample)
 
 
 __all__ = ["SemanticDiffusion", "gesco", "sdm", "load_network", "EMBEDDED", "OFFICIAL"]
