@@ -28,7 +28,7 @@ from semcom_bench.specs import Spec, parse_spec, parse_specs
 
 DEFAULT_METHODS = "full-image"
 DEFAULT_CHANNELS = "awgn"
-DEFAULT_METRICS = "psnr,ssim,ms-ssim,bits"
+DEFAULT_METRICS = "psnr,ssim,ms-ssim,bits,miou,miou-set,detection,depth,fid,kid,lpips,clip"
 DEFAULT_OUT = "semcom-results"
 
 

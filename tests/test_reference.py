@@ -29,7 +29,7 @@ def test_reference_matrix_reproduces(tmp_path):
     got = _summary(api.run(config)["frame"])
     path = REF / "summary.csv"
     if os.environ.get("SEMCOM_REGENERATE_REFERENCE") == "1":
-        got.to_csv(path, index=False, float_format="%.10g")
+        got.to_csv(path, index=False, float_format="%.17g")
         pytest.skip(f"regenerated {path}")
     want = pd.read_csv(path)
     tol = tomllib.loads((REF / "tolerances.toml").read_text())

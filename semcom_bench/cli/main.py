@@ -68,7 +68,7 @@ def run(
     values: Optional[str] = typer.Option(None, help="Any other grid in dB: '0,5,10' or start:stop:step '0:20:2'."),
     methods: Optional[str] = typer.Option(None, help="Comma-separated methods, with parameters as name(k=v). Default: full-image."),
     channels: Optional[str] = typer.Option(None, help="Comma-separated channels. Default: awgn."),
-    metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics. Default: psnr,ssim,ms-ssim,bits."),
+    metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics. Default: psnr,ssim,ms-ssim,bits,miou,miou-set,detection,depth,fid,kid,lpips,clip (those whose weights are missing are skipped with the fix)."),
     dataset: Optional[str] = typer.Option(None, help="Data set, with parameters as name(k=v). Default: synthetic-streets."),
     limit: Optional[int] = typer.Option(None, help="Use only the first N samples (results are marked limited)."),
     seed: Optional[str] = typer.Option(None, help="Seed or comma-separated seeds. Default: 0."),
