@@ -18,7 +18,7 @@ import pkgutil
 import typer
 from rich.table import Table
 
-from semcom_bench.cli.common import err_console, out_console, print_error
+from semcom_bench.cli.common import err_console, examples, out_console, print_error
 from semcom_bench.errors import UserError
 
 #: packages whose modules may declare weights without registering a component (evaluators are
@@ -33,12 +33,12 @@ app = typer.Typer(
 )
 
 
-@app.callback(invoke_without_command=True, epilog="""**Examples**
+@app.callback(invoke_without_command=True, epilog=examples("""**Examples**
 
     semcom-bench weights
     SEMCOM_WEIGHTS=~/weights semcom-bench weights --offline
     semcom-bench weights --dataset cityscapes
-""")
+"""))
 def weights_(
     offline: bool = typer.Option(False, "--offline", help="Make sure nothing tries the network (also SEMCOM_OFFLINE=1, the default)."),
     dataset: str = typer.Option("synthetic-streets", help="Data set whose evaluators decide which metrics are ready."),
