@@ -17,8 +17,9 @@ Steps, for one image with labels (H, W) in a C-class label space:
      complex symbol (:func:`semcom_bench.symbols.to_symbols`), so the channel's SNR is
      Es/N0. Binary maps are sparse (one class per pixel among K maps), so their average
      power is far below their peak: per real map value the noise variance is
-     ``N0 * scale**2 / 2`` with ``scale**2 = 2 * mean(map**2)`` (about 0.2-0.3 for street
-     scenes), i.e. 5-7 dB less noise on the maps than the paper's PSNR at the same number.
+     ``N0 * scale**2 / 2`` with ``scale**2 = 2 * mean(map**2)`` (0.15-0.24 on
+     synthetic-streets, 10-16 maps), i.e. ``10 log10(2 / scale**2)`` = 9-11 dB less noise
+     on the maps than the paper's PSNR at the same number.
    - ``power="peak"`` (the first paper's PSNR = 10 log10(P / σ²) with P = 1 the peak map
      value): the maps are scaled so that a pair of ones has unit power; with the channel's
      N0 = 10^(-snr/10), each real map value then sees noise of variance σ² = N0 — exactly
