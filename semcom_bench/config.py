@@ -26,7 +26,7 @@ from semcom_bench.errors import UserError
 from semcom_bench.grids import resolve_grid
 from semcom_bench.specs import Spec, parse_spec, parse_specs
 
-DEFAULT_METHODS = "full-image"
+DEFAULT_METHODS = "gesco,sdm,full-image"
 DEFAULT_CHANNELS = "awgn"
 DEFAULT_METRICS = "psnr,ssim,ms-ssim,bits,miou,miou-set,detection,depth,fid,kid,lpips,clip"
 DEFAULT_OUT = "semcom-results"

@@ -24,7 +24,7 @@ def test_help_has_examples():
 
 def test_run_report_end_to_end(tmp_path):
     out = tmp_path / "out"
-    res = _run("run", "--dataset", "test-fake", "--values", "0,10,100", "--metrics", "psnr,ssim,bits",
+    res = _run("run", "--dataset", "test-fake", "--methods", "full-image", "--values", "0,10,100", "--metrics", "psnr,ssim,bits",
                "--out", str(out), "--cache-dir", str(tmp_path / "c"))
     assert res.exit_code == 0, res.output
     assert "18 image(s) generated" in res.output.replace("\n", " ") or "generated" in res.output

@@ -77,7 +77,8 @@ def test_run_skips_metrics_without_weights_once_and_scores_the_rest(bare, tmp_pa
     monkeypatch.setattr(dist, "shared_extractor", lambda path, resize, device: stand_in)
     dist._REFERENCES.clear()
     out = tmp_path / "out"
-    res = runner.invoke(app, ["run", "--dataset", "test-fake", "--values", "0,20", "--metrics", "fid,kid,lpips,clip",
+    res = runner.invoke(app, ["run", "--dataset", "test-fake", "--methods", "full-image", "--values", "0,20",
+                              "--metrics", "fid,kid,lpips,clip",
                               "--out", str(out), "--cache-dir", str(tmp_path / "c")])
     assert res.exit_code == 0, res.output
     text = _flat(res.output)  # stdout and stderr

@@ -177,7 +177,8 @@ def test_a_file_data_set_runs_through_the_runner(tmp_path):
 
     make_coco(tmp_path / "coco")
     config = build_config(dataset={"name": "coco-stuff", "params": {"root": str(tmp_path / "coco"), "size": 32}},
-                          values="10", metrics="psnr,bits", out=tmp_path / "out", cache_dir=tmp_path / "cache")
+                          methods="full-image", values="10", metrics="psnr,bits",
+                          out=tmp_path / "out", cache_dir=tmp_path / "cache")
     frame = api.run(config)["frame"]
     assert frame["sample"].nunique() == 2 and set(frame.metric) == {"psnr", "bits"}
 

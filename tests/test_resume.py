@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-ARGS = ["run", "--values", "0:30:2", "--metrics", "psnr,bits", "--limit", "24", "--threads", "1"]
+ARGS = ["run", "--methods", "full-image", "--values", "0:30:2", "--metrics", "psnr,bits", "--limit", "24", "--threads", "1"]
 
 
 def _cli(*extra, env=None):
