@@ -75,11 +75,12 @@ def test_receiver_batches_with_one_generator_per_image(tiny_weights):
 def test_parameters_and_errors():
     g = registry.methods.create("gesco")
     s = registry.methods.create("sdm")
-    assert (g.checkpoint, g.fds, g.sampler, g.steps, g.guidance, g.upsample) == ("gesco", True, "respaced", 25, 2.0, "bicubic")
+    assert (g.checkpoint, g.fds, g.sampler, g.steps, g.guidance, g.upsample) == ("gesco", True, "respaced", 40, 2.0, "bicubic")
     assert (s.checkpoint, s.fds) == ("sdm", False)
     assert registry.methods.create("sdm", fds=True, sampler="ancestral").steps == 1000
     assert isinstance(registry.methods.create("ours"), SemanticDiffusion)
-    for bad in ({"sampler": "euler"}, {"checkpoint": "x"}, {"fds": "maybe"}, {"steps": 0}, {"power": "x"}):
+    assert registry.methods.create("gesco", hard=True).params()["hard"] is True
+    for bad in ({"sampler": "euler"}, {"checkpoint": "x"}, {"fds": "maybe"}, {"hard": "yes"}, {"steps": 0}, {"power": "x"}):
         with pytest.raises(UserError):
             registry.methods.create("gesco", **bad)
     with pytest.raises(UserError, match="does not exist"):

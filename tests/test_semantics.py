@@ -24,6 +24,7 @@ from semcom_bench.semantics import (
     fds,
     get_codec,
     hard_labels,
+    hard_maps,
     instance_edges,
     map_error_rate,
     one_hot,
@@ -266,6 +267,35 @@ def test_fds_reduces_the_map_error_at_low_psnr():
             err0, err1, mse0, mse1 = map(np.mean, (e[False], e[True], m[False], m[True]))
             print(f"{power:8s}{snr:4.0f}  {err0:11.4f}  {err1:8.4f}  {mse0:11.4f}  {mse1:8.4f}")
             assert err1 < err0 and mse1 < mse0
+
+
+def test_hard_maps_binarise_with_argmax_classes_and_thresholded_edges():
+    maps = torch.tensor([[[0.9, 0.2], [0.3, 0.4]],
+                         [[0.5, 0.7], [0.1, 0.6]],
+                         [[0.6, 0.4], [0.51, -0.2]]])  # 2 class maps + the edge map
+    out = hard_maps(maps, edges=True)
+    assert torch.equal(out[0], torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
+    assert torch.equal(out[1], torch.tensor([[0.0, 1.0], [0.0, 1.0]]))
+    assert torch.equal(out[2], torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
+    assert torch.equal(hard_maps(maps, edges=False).sum(0), torch.ones(2, 2))
+
+
+def test_hard_decision_after_fds_recovers_clean_maps_and_removes_the_fds_floor():
+    """At the paper's PSNR 5 the soft FDS output sits well above 0 on every map; the hard
+    decision gives {0, 1} maps that are closer to the sent ones than the soft output."""
+    s = street_sample()
+    p = encode_semantics(s, 34, power="peak")
+    rx = AWGN()(p.symbols, 5.0, torch.Generator().manual_seed(0))
+    truth = semantic_maps(s.labels, 34, s.instances)
+    soft = decode_semantics(rx, p.side, fds=True)
+    hard = decode_semantics(rx, p.side, fds=True, hard=True)
+    sent = list(p.side.present)
+    assert float(soft[sent][truth[sent] == 0].mean()) > 0.1
+    assert set(hard.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(hard[sent].sum(0), torch.ones(s.labels.shape))  # one class per pixel
+    assert float((hard - truth).abs().mean()) < float((soft - truth).abs().mean())
+    assert map_error_rate(hard_labels(hard, 34, sent), s.labels, 34) == map_error_rate(
+        hard_labels(soft, 34, sent), s.labels, 34)  # the arg-max labels are the same
 
 
 # ---------------------------------------------------------------- official noise table, bits

@@ -19,7 +19,9 @@ Samplers (:data:`SAMPLERS`):
 * ``respaced``: the same ancestral chain on an evenly spaced subset of the timesteps (improved
   DDPM's respacing, the official ``--timestep_respacing``): β recomputed from ᾱ of the kept
   steps, the learned variance interpolating between the respaced β and posterior variance.
-  Default 25 steps. Learning the variance is what makes this work with few steps.
+  Default 40 steps: on the embedded network and synthetic-streets, the fewest measured that
+  stay within 0.02 mIoU of the 1000-step chain at PSNR 10 and 1 (25 steps lose ~0.03).
+  Learning the variance is what makes this work with few steps.
 * ``ddim``: diffusers ``DDIMScheduler`` (η = 0, x̂_0 clipped to [-1, 1], trailing timesteps).
 * ``dpmpp``: diffusers ``DPMSolverMultistepScheduler`` with ``algorithm_type="dpmsolver++"``,
   order 2, x̂_0 clipped to [-1, 1] (thresholding at 1.0), trailing timesteps.
@@ -51,7 +53,7 @@ from semcom_bench.diffusion.gaussian import GaussianDiffusion
 
 SAMPLERS = ("ancestral", "respaced", "ddim", "dpmpp")
 #: default number of steps of each sampler
-DEFAULT_STEPS = {"ancestral": 1000, "respaced": 25, "ddim": 10, "dpmpp": 10}
+DEFAULT_STEPS = {"ancestral": 1000, "respaced": 40, "ddim": 10, "dpmpp": 10}
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -14,7 +14,7 @@ Typical use::
 """
 
 from semcom_bench.semantics.codec import CODECS, DEFAULT_CODEC, MapCodec, get_codec
-from semcom_bench.semantics.fds import FDS, decode_semantics, fds, hard_labels, map_error_rate, pad_classes, received_maps
+from semcom_bench.semantics.fds import FDS, decode_semantics, fds, hard_labels, hard_maps, map_error_rate, pad_classes, received_maps
 from semcom_bench.semantics.onehot import instance_edges, one_hot, present_classes, semantic_maps
 from semcom_bench.semantics.payload import (
     SemanticPayload,
@@ -27,6 +27,6 @@ from semcom_bench.semantics.payload import (
 
 __all__ = [
     "CODECS", "DEFAULT_CODEC", "FDS", "MapCodec", "SemanticPayload", "SemanticSender", "SemanticSide",
-    "decode_code", "decode_semantics", "encode_maps", "encode_semantics", "fds", "get_codec", "hard_labels",
+    "decode_code", "decode_semantics", "encode_maps", "encode_semantics", "fds", "get_codec", "hard_labels", "hard_maps",
     "instance_edges", "map_error_rate", "one_hot", "pad_classes", "present_classes", "received_maps", "semantic_maps",
 ]
