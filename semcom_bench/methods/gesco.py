@@ -37,10 +37,10 @@ Parameters (both methods; ``sdm`` differs only in its defaults):
 * ``power``: sender power normalisation, ``average`` (Es/N0, the project's SNR) or ``peak``
   (the paper's PSNR); ``codec``: the map codec of the bit count.
 
-The paper's Table 5 (FDS x noisy training) is one command::
+The paper's Table 5 (FDS x noisy training, in the paper's PSNR) is one command::
 
     semcom-bench run --values 10 --metrics miou \\
-        --methods "gesco,gesco(fds=false),sdm(fds=true),sdm"
+        --methods "gesco(power=peak),gesco(power=peak,fds=false),sdm(power=peak,fds=true),sdm(power=peak)"
 """
 
 from __future__ import annotations
