@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
+from semcom_bench.semantics.onehot import one_hot
 from semcom_bench.semantics.payload import SemanticSide
 from semcom_bench.symbols import from_symbols
 
@@ -112,7 +113,7 @@ def hard_maps(maps: torch.Tensor, edges: bool) -> torch.Tensor:
     k = x.shape[-3] - int(edges)
     out = torch.zeros_like(x)
     if k > 0:
-        out[:k] = F.one_hot(x[:k].argmax(dim=0), k).permute(2, 0, 1).to(torch.float32)
+        out[:k] = one_hot(x[:k].argmax(dim=0), k)
     if edges:
         out[k] = (x[k] > 0.5).to(torch.float32)
     return out
