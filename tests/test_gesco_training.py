@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
 from semcom_bench.channels.awgn import AWGN
 from semcom_bench.data.synthetic_streets import SyntheticStreets
 from semcom_bench.diffusion.noise import TRAIN_PSNRS, channel_maps, clean_maps, draw_psnr, noisy_training_maps, symbol_scale
+from semcom_bench.methods.gesco import EMBEDDED
 from semcom_bench.semantics import decode_semantics, encode_semantics, instance_edges
+
+EMBEDDED_GESCO_SHA = EMBEDDED["gesco"].sha256
 
 
 def _batch(n: int = 2):
@@ -91,3 +95,47 @@ def test_two_step_cpu_training_with_checkpoint_and_resume(tmp_path, monkeypatch)
     assert info["provenance"]["steps"] == 2 and info["train"]["noise"] == "channel"
     assert info["weights"]["dtype"] == "float16" and len(info["weights"]["sha256"]) == 64
     assert info["model_size"] == [16, 32]
+
+
+def _trainer(tmp_path, name, **overrides):
+    from semcom_bench.diffusion.training import DiffusionTrainer, recipe_config
+
+    data = {"name": "synthetic-streets", "split": "train", "size": 4, "height": 32, "width": 64, "seed": 0}
+    cfg = recipe_config("gesco", dataset=data, batch_size=2, workers=1, **overrides)
+    return DiffusionTrainer(cfg, tmp_path / name, data_cache=tmp_path / "scenes.npz", log=lambda s: None)
+
+
+def test_fds_in_training_filters_the_same_noisy_maps(tmp_path):
+    from semcom_bench.semantics.fds import fds
+
+    plain = _trainer(tmp_path, "plain", model_downsample=1)
+    filtered = _trainer(tmp_path, "fds", model_downsample=1, fds=True)
+    for _ in range(3):  # same seed: same scenes, PSNRs, noise and label drops
+        x_a, maps_a, level_a = plain.batch()
+        x_b, maps_b, level_b = filtered.batch()
+        assert torch.equal(x_a, x_b) and torch.equal(level_a, level_b)
+        torch.testing.assert_close(maps_b, fds(maps_a))
+        assert not torch.equal(maps_a, maps_b)
+
+
+def test_init_starts_from_the_shipped_or_exported_weights(tmp_path):
+    from semcom_bench.diffusion.training import init_weights_path
+    from semcom_bench.errors import UserError
+    from semcom_bench.nets.semantic_unet import read_state_dict
+
+    shipped = read_state_dict(init_weights_path("gesco"))
+    tuned = _trainer(tmp_path, "tuned", init="gesco")
+    state = tuned.model.state_dict()
+    assert all(torch.equal(state[k], v.float()) for k, v in shipped.items())
+    names = [n for n, _ in tuned.model.named_parameters()]
+    assert all(torch.equal(e, state[n]) for n, e in zip(names, tuned.ema))  # the EMA starts there too
+    tuned.train_step()
+    info = tuned.export(tmp_path / "exp", "tuned", command="semcom-bench train gesco --init gesco")
+    assert info["train"]["init"] == "gesco" and info["provenance"]["init"]["sha256"] == EMBEDDED_GESCO_SHA
+    again = _trainer(tmp_path, "again", init=str(tmp_path / "exp" / "tuned.pt"))
+    exported = read_state_dict(tmp_path / "exp" / "tuned.pt")
+    assert all(torch.equal(again.model.state_dict()[k], v.float()) for k, v in exported.items())
+    with pytest.raises(UserError, match="no such file"):
+        _trainer(tmp_path, "bad", init=str(tmp_path / "missing.pt"))
+    with pytest.raises(UserError, match="does not fit"):
+        _trainer(tmp_path, "wide", init="gesco", net={"model_channels": 16})

@@ -21,6 +21,7 @@ EPILOG = """**Examples**
     semcom-bench train gesco --device cuda --steps 6000 --batch-size 128 --out runs/gesco --export assets
     semcom-bench train sdm --dataset "synthetic-streets(size=2000)" --steps 200 --out runs/sdm
     semcom-bench train gesco --out runs/gesco --steps 8000 --resume
+    semcom-bench train gesco --init gesco --fds --steps 300 --batch-size 32 --lr 1e-4 --ema 0.99 --out runs/gesco-fds
 """
 
 
@@ -82,6 +83,8 @@ def _register_one(app: typer.Typer, recipe: str, what: str) -> None:
         loss: Optional[str] = typer.Option(None, help="hybrid (L_simple + 0.001 L_vlb, the paper) or simple (the GESCO code)."),
         noise: Optional[str] = typer.Option(None, help=f"Training noise: channel, gesco-code or none. Default: {'channel' if recipe == 'gesco' else 'none'}."),
         power: Optional[str] = typer.Option(None, help="Power normalisation of the channel noise: peak (the paper's PSNR, default) or average."),
+        fds: bool = typer.Option(False, "--fds", help="Pass the noisy training maps through FDS, as the receiver does (not in the paper; off by default)."),
+        init: Optional[str] = typer.Option(None, help="Fine-tune: start from gesco, sdm (the shipped networks), a weights file or a training folder."),
         checkpoint_every: Optional[int] = typer.Option(None, help="Steps between checkpoints. Default: 1000."),
         log_every: Optional[int] = typer.Option(None, help="Steps between progress lines. Default: 100."),
         time_limit: Optional[float] = typer.Option(None, help="Seconds: stop (and save) when reached; the JSON records the steps done."),
@@ -91,5 +94,5 @@ def _register_one(app: typer.Typer, recipe: str, what: str) -> None:
     ) -> None:
         _train(recipe, dataset=dataset, steps=steps, batch_size=batch_size, seed=seed, device=device, out=out,
                resume=resume, export=export, lr=lr, ema_decay=ema, drop_rate=drop_rate, loss=loss, noise=noise,
-               power=power, checkpoint_every=checkpoint_every, log_every=log_every, time_limit=time_limit,
+               power=power, fds=fds or None, init=init, checkpoint_every=checkpoint_every, log_every=log_every, time_limit=time_limit,
                workers=workers, data_cache=data_cache, threads=threads)

@@ -41,6 +41,7 @@ from semcom_bench.diffusion.noise import NOISE_MODES, POWERS, clean_maps, drop_l
 from semcom_bench.errors import UserError
 from semcom_bench.hashing import hash_file, hash_obj
 from semcom_bench.nets.semantic_unet import SemanticUNet, UNetConfig, count_parameters, embedded_config
+from semcom_bench.semantics.fds import fds
 
 #: recipe name -> the settings that differ between the two shipped networks
 RECIPES: dict[str, dict[str, Any]] = {
@@ -58,6 +59,11 @@ class TrainConfig:
         recipe: ``gesco`` or ``sdm`` (name of the result).
         noise: training-noise option (``channel``, ``gesco-code``, ``none``).
         power: sender power normalisation used by the ``channel`` noise.
+        fds: pass the (noisy) training maps through FDS, as the test-time receiver does (not in
+            the paper nor the official code, which train on raw noisy maps; off by default).
+        init: start from these weights instead of a random initialisation (``gesco`` or ``sdm``
+            for the shipped networks, or a path to a file written by ``--export`` or the
+            training folder); the EMA starts from them too. A fine-tuning run.
         steps: optimisation steps.
         batch_size: images per step.
         lr, weight_decay: AdamW settings (constant learning rate).
@@ -79,6 +85,8 @@ class TrainConfig:
     recipe: str = "gesco"
     noise: str = "channel"
     power: str = "average"
+    fds: bool = False
+    init: str | None = None
     steps: int = 6000
     batch_size: int = 64
     lr: float = 2e-4
@@ -231,6 +239,25 @@ def _git_commit() -> str:
         return "unknown"
 
 
+def init_weights_path(init: str) -> Path:
+    """The weights file of ``--init``: ``gesco``/``sdm`` (the shipped networks) or a path."""
+    if init in RECIPES:
+        from semcom_bench.methods.gesco import EMBEDDED
+        from semcom_bench.weights import resolve
+
+        return resolve(EMBEDDED[init].name)
+    path = Path(init)
+    if path.is_dir():
+        step = latest_step(path)
+        ema = sorted(path.glob(f"ema_*_{step:06d}.pt")) if step is not None else []
+        if not ema:
+            raise UserError(f"--init {init}: no ema_*.pt checkpoint in that folder")
+        return ema[-1]
+    if not path.is_file():
+        raise UserError(f"--init {init}: no such file; give gesco, sdm, a weights file or a training folder")
+    return path
+
+
 def reproduce_command(command: str, steps: int) -> str:
     """``command`` with ``--steps`` set to the steps actually done and ``--time-limit`` dropped."""
     out, toks, i = [], shlex.split(command), 0
@@ -304,6 +331,8 @@ class DiffusionTrainer:
         self.model = SemanticUNet(self.net_config).to(dev)
         if self.model_size[0] % self.model.downsampling or self.model_size[1] % self.model.downsampling:
             raise UserError(f"model grid {self.model_size} is not divisible by {self.model.downsampling}")
+        if cfg.init is not None:
+            self._load_init(cfg.init)
         self.ema = [p.detach().clone() for p in self.model.parameters()]
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.diffusion = GaussianDiffusion.from_schedule(cfg.diffusion_steps, cfg.schedule)
@@ -316,6 +345,19 @@ class DiffusionTrainer:
             self._resume()
         else:
             self._write_config()
+
+    def _load_init(self, init: str) -> None:
+        """Copy the weights named by ``init`` (see :class:`TrainConfig`) into the model."""
+        from semcom_bench.nets.semantic_unet import read_state_dict
+
+        path = init_weights_path(init)
+        state = read_state_dict(path)
+        try:
+            self.model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise UserError(f"--init {init}: {path} does not fit this recipe's network ({first})") from None
+        self.log(f"initialised from {path} (sha256 {hash_file(path)[:16]}…)")
 
     # --- files -------------------------------------------------------------------------------
 
@@ -391,6 +433,8 @@ class DiffusionTrainer:
         if self.edges is None:
             sent[:, -1] = False
         maps, level = noisy_training_maps(maps, sent, cfg.noise, g, cfg.power)
+        if cfg.fds:  # as decode_semantics(fds=True): the filter on the full-size maps, absent ones stay 0
+            maps = fds(maps)
         maps = maps[..., ::f, ::f]
         maps = drop_labels(maps, cfg.drop_rate, g)
         return x0, maps, level
@@ -481,8 +525,12 @@ class DiffusionTrainer:
             "git_commit": _git_commit(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "final_losses": self.history[-1] if self.history else {},
         }
+        if self.cfg.init is not None:
+            init = init_weights_path(self.cfg.init)
+            info["provenance"]["init"] = {"from": self.cfg.init, "file": str(init), "sha256": hash_file(init)}
         (folder / f"{name}.json").write_text(json.dumps(info, indent=2) + "\n")
         return info
 
 
-__all__ = ["TrainConfig", "RECIPES", "recipe_config", "DiffusionTrainer", "render_training_set", "latest_step", "resolve_device"]
+__all__ = ["TrainConfig", "RECIPES", "recipe_config", "DiffusionTrainer", "render_training_set", "latest_step", "resolve_device",
+           "init_weights_path"]
