@@ -241,3 +241,5 @@ for _name, _module in SUBCOMMANDS:
     import importlib
 
     app.add_typer(importlib.import_module(_module).app, name=_name)
+
+importlib.import_module("semcom_bench.cli.compare").register(app)

@@ -6,7 +6,7 @@ each image once per SNR (channel noise seeded by ``(seed, snr, image)``), gives 
 the same received maps and the same per-image generators, times each receiver (after one
 warm-up batch, synchronising the GPU) and scores the images with the ``miou`` metric::
 
-    python -m semcom_bench.diffusion.bench --device cuda \\
+    semcom-bench compare --device cuda \\
         --methods "gesco(sampler=ancestral),gesco(sampler=ancestral,steps=50),gesco(sampler=ddim)" \\
         --values 100,10,1 --out samplers.json
 
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from semcom_bench import registry
+from semcom_bench.errors import UserError
 from semcom_bench.hashing import hash_obj, seed_from_key
 from semcom_bench.metrics.base import Scored
 from semcom_bench.specs import parse_specs
@@ -62,6 +63,12 @@ def compare_samplers(
         m.device, m.dataset = device, ds
         receivers.append((spec.label, m))
     sender = receivers[0][1]
+    first = sender.transmit(samples[0], torch.Generator().manual_seed(0)).symbols
+    for label, m in receivers[1:]:
+        other = m.transmit(samples[0], torch.Generator().manual_seed(0)).symbols
+        if other.shape != first.shape or not torch.equal(other, first):
+            raise UserError(f"{label} sends a different payload from {receivers[0][0]}; compare receivers of one "
+                            f"sender (same method family, same power and codec)")
     rows: list[dict[str, Any]] = []
     for snr in values:
         items = []

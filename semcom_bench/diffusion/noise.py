@@ -23,7 +23,9 @@ Three named options (``NOISE_MODES``):
   zeros at test time, and the same noise value hits every channel of a pixel.
 * ``"none"``: clean maps (the SDM row of Table 1 / "no noisy training" of Table 5).
 
-FDS is not applied during training (the paper inserts it at inference only).
+FDS is not applied during training by default (the paper inserts it at inference only, and the
+official code trains on the raw noisy maps); ``TrainConfig(fds=True)`` (``train gesco --fds``)
+passes the noisy maps through FDS so that the network sees what the receiver feeds it.
 """
 
 from __future__ import annotations
