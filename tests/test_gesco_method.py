@@ -123,8 +123,11 @@ def test_shipped_networks_load_and_match_their_provenance():
         info = json.loads(path.with_suffix(".json").read_text())
         assert hash_file(path) == info["weights"]["sha256"] == w.sha256
         assert info["provenance"]["steps"] > 0 and info["provenance"]["git_commit"] != "unknown"
-        assert info["train"]["noise"] == ("channel" if key == "gesco" else "none")
-        m = registry.methods.create(key, steps=1)
+        assert info["train"]["noise"] == ("none" if key == "sdm" else "channel")
+        assert info["train"]["fds"] is (key == "gesco-fds") if "fds" in info["train"] else key != "gesco-fds"
+        if key == "gesco-fds":  # fine-tuned from the shipped gesco network
+            assert info["provenance"]["init"]["sha256"] == EMBEDDED["gesco"].sha256
+        m = registry.methods.create(key.split("-")[0], checkpoint=key, steps=1)
         model, settings = m.network()
         assert settings["model_downsample"] == 2 and model.config.num_classes == 34
         state = torch.load(path, weights_only=True)

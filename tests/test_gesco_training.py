@@ -139,3 +139,18 @@ def test_init_starts_from_the_shipped_or_exported_weights(tmp_path):
         _trainer(tmp_path, "bad", init=str(tmp_path / "missing.pt"))
     with pytest.raises(UserError, match="does not fit"):
         _trainer(tmp_path, "wide", init="gesco", net={"model_channels": 16})
+
+
+def test_fds_fine_tuning_from_the_cli_exports_the_gesco_fds_network(tmp_path):
+    from semcom_bench.cli.main import app
+
+    exp = tmp_path / "exp"
+    res = CliRunner().invoke(app, ["train", "gesco", "--init", "gesco", "--fds", "--steps", "1", "--batch-size", "2",
+                                   "--dataset", "synthetic-streets(size=4,height=64,width=128)", "--device", "cpu",
+                                   "--workers", "1", "--out", str(tmp_path / "run"), "--export", str(exp)])
+    assert res.exit_code == 0, res.output
+    info = json.loads((exp / "gesco-fds-synthetic-streets.json").read_text())
+    assert (exp / "gesco-fds-synthetic-streets.pt").is_file()
+    assert info["train"]["fds"] is True and info["provenance"]["init"]["sha256"] == EMBEDDED_GESCO_SHA
+    res = CliRunner().invoke(app, ["train", "gesco", "--init", "nowhere.pt", "--steps", "1", "--out", str(tmp_path / "bad")])
+    assert res.exit_code == 2 and "--init nowhere.pt: no such file" in res.output

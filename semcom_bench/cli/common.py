@@ -14,6 +14,11 @@ out_console = Console()
 err_console = Console(stderr=True)
 
 
+def say(text: str) -> None:
+    """Print a plain line (no markup, no highlighting, never wrapped: paths and log lines stay whole)."""
+    out_console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
 def print_error(message: str) -> None:
     err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
 

@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from semcom_bench.cli.common import command, out_console
+from semcom_bench.cli.common import command, say
 
 EPILOG = """**Examples**
 
@@ -47,10 +47,10 @@ def register(app: typer.Typer) -> None:
             raise UserError("--limit and --batch-size must be at least 1")
         set_threads(threads)
         rows = compare_samplers([methods], parse_values(values), limit, device, batch_size, seed, dataset, channel,
-                                log=lambda s: out_console.print(s, highlight=False, markup=False))
-        out_console.print(markdown(rows), highlight=False, markup=False)
+                                log=say)
+        say(markdown(rows))
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps({"rows": rows, "methods": methods, "values": values, "limit": limit,
                                        "dataset": dataset, "channel": channel, "seed": seed}, indent=2) + "\n")
-            out_console.print(f"wrote {out}", highlight=False, markup=False)
+            say(f"wrote {out}")

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from semcom_bench import __version__
-from semcom_bench.cli.common import command, err_console, out_console, print_error
+from semcom_bench.cli.common import command, err_console, out_console, print_error, say
 from semcom_bench.errors import UserError
 
 app = typer.Typer(
@@ -106,8 +106,8 @@ def run(
         f"{counts['generated']} image(s) generated, {counts['cached']} from cache "
         f"({timings['generate_s']:.1f} s generating, {timings['score_s']:.1f} s scoring)."
     )
-    out_console.print(f"results: {cfg.out / 'results.parquet'} (and results.csv, provenance.json)")
-    out_console.print(f"next: semcom-bench report --out {cfg.out} --format latex")
+    say(f"results: {cfg.out / 'results.parquet'} (and results.csv, provenance.json)")
+    say(f"next: semcom-bench report --out {cfg.out} --format latex")
 
 
 @command(app, epilog="""**Examples**

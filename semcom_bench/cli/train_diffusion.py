@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import typer
 
-from semcom_bench.cli.common import command, out_console
+from semcom_bench.cli.common import command, say
 
 EPILOG = """**Examples**
 
@@ -47,17 +47,16 @@ def _train(recipe: str, **opts: Any) -> None:
     cfg = recipe_config(recipe, dataset=data, **opts)
     command_line = " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
     trainer = DiffusionTrainer(cfg, out, device=device, resume=resume, data_cache=data_cache,
-                               log=lambda s: out_console.print(s, highlight=False, markup=False))
+                               log=say)
     summary = trainer.run()
-    out_console.print(f"{recipe}: {summary['steps']} steps in {summary['seconds']:.0f} s; last checkpoint {summary['checkpoint']}",
-                      highlight=False, markup=False)
+    say(f"{recipe}: {summary['steps']} steps in {summary['seconds']:.0f} s; last checkpoint {summary['checkpoint']}")
     if export:
-        folder = ASSETS / recipe if export == "assets" else Path(export)
+        key = f"{recipe}-fds" if cfg.fds else recipe  # the shipped network this recipe makes
+        folder = ASSETS / key if export == "assets" else Path(export)
         if data.get("name") != "synthetic-streets" and export == "assets":
             raise UserError("--export assets is for the embedded synthetic-streets networks; give a folder instead")
-        info = trainer.export(folder, f"{recipe}-{data['name']}", command=command_line)
-        out_console.print(f"exported {folder / info['weights']['file']} (sha256 {info['weights']['sha256'][:16]}…)",
-                          highlight=False, markup=False)
+        info = trainer.export(folder, f"{key}-{data['name']}", command=command_line)
+        say(f"exported {folder / info['weights']['file']} (sha256 {info['weights']['sha256'][:16]}…)")
 
 
 def register(app: typer.Typer) -> None:
@@ -84,7 +83,7 @@ def _register_one(app: typer.Typer, recipe: str, what: str) -> None:
         noise: Optional[str] = typer.Option(None, help=f"Training noise: channel, gesco-code or none. Default: {'channel' if recipe == 'gesco' else 'none'}."),
         power: Optional[str] = typer.Option(None, help="Power normalisation of the channel noise: peak (the paper's PSNR, default) or average."),
         fds: bool = typer.Option(False, "--fds", help="Pass the noisy training maps through FDS, as the receiver does (not in the paper; off by default)."),
-        init: Optional[str] = typer.Option(None, help="Fine-tune: start from gesco, sdm (the shipped networks), a weights file or a training folder."),
+        init: Optional[str] = typer.Option(None, help="Fine-tune: start from gesco, gesco-fds, sdm (the shipped networks), a weights file or a training folder."),
         checkpoint_every: Optional[int] = typer.Option(None, help="Steps between checkpoints. Default: 1000."),
         log_every: Optional[int] = typer.Option(None, help="Steps between progress lines. Default: 100."),
         time_limit: Optional[float] = typer.Option(None, help="Seconds: stop (and save) when reached; the JSON records the steps done."),

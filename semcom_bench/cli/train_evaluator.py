@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from semcom_bench.cli.common import command, out_console
+from semcom_bench.cli.common import command, say
 
 
 def register(app: typer.Typer) -> None:
@@ -58,4 +58,4 @@ def register(app: typer.Typer) -> None:
         if validate_only:
             argv.append("--validate-only")
         training.main(argv)
-        out_console.print(f"wrote {Path(out or training.ASSET_DIR)}")
+        say(f"wrote {Path(out or training.ASSET_DIR)}")

@@ -61,8 +61,8 @@ class TrainConfig:
         power: sender power normalisation used by the ``channel`` noise.
         fds: pass the (noisy) training maps through FDS, as the test-time receiver does (not in
             the paper nor the official code, which train on raw noisy maps; off by default).
-        init: start from these weights instead of a random initialisation (``gesco`` or ``sdm``
-            for the shipped networks, or a path to a file written by ``--export`` or the
+        init: start from these weights instead of a random initialisation (``gesco``,
+            ``gesco-fds`` or ``sdm`` for the shipped networks, or a path to a file written by ``--export`` or the
             training folder); the EMA starts from them too. A fine-tuning run.
         steps: optimisation steps.
         batch_size: images per step.
@@ -240,9 +240,10 @@ def _git_commit() -> str:
 
 
 def init_weights_path(init: str) -> Path:
-    """The weights file of ``--init``: ``gesco``/``sdm`` (the shipped networks) or a path."""
-    if init in RECIPES:
-        from semcom_bench.methods.gesco import EMBEDDED
+    """The weights file of ``--init``: a shipped network (``gesco``, ``gesco-fds``, ``sdm``) or a path."""
+    from semcom_bench.methods.gesco import EMBEDDED
+
+    if init in EMBEDDED:
         from semcom_bench.weights import resolve
 
         return resolve(EMBEDDED[init].name)
@@ -306,6 +307,7 @@ class DiffusionTrainer:
                  data: dict[str, np.ndarray] | None = None, data_cache: str | Path | None = None,
                  log: Callable[[str], None] = print):
         cfg.check()
+        init_path = init_weights_path(cfg.init) if cfg.init is not None else None  # a bad --init fails before rendering
         self.cfg, self.out, self.log = cfg, Path(out), log
         self.device = resolve_device(device)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -331,8 +333,8 @@ class DiffusionTrainer:
         self.model = SemanticUNet(self.net_config).to(dev)
         if self.model_size[0] % self.model.downsampling or self.model_size[1] % self.model.downsampling:
             raise UserError(f"model grid {self.model_size} is not divisible by {self.model.downsampling}")
-        if cfg.init is not None:
-            self._load_init(cfg.init)
+        if init_path is not None:
+            self._load_init(cfg.init, init_path)
         self.ema = [p.detach().clone() for p in self.model.parameters()]
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.diffusion = GaussianDiffusion.from_schedule(cfg.diffusion_steps, cfg.schedule)
@@ -346,11 +348,10 @@ class DiffusionTrainer:
         else:
             self._write_config()
 
-    def _load_init(self, init: str) -> None:
-        """Copy the weights named by ``init`` (see :class:`TrainConfig`) into the model."""
+    def _load_init(self, init: str, path: Path) -> None:
+        """Copy the weights of ``--init init`` (the file ``path``) into the model."""
         from semcom_bench.nets.semantic_unet import read_state_dict
 
-        path = init_weights_path(init)
         state = read_state_dict(path)
         try:
             self.model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)

@@ -13,8 +13,9 @@ resized (bicubic) to the original size.
 
 Parameters (both methods; ``sdm`` differs only in its defaults):
 
-* ``checkpoint``: ``gesco`` (noisy training) or ``sdm`` (clean training): which embedded
-  network; ignored when ``weights`` is given.
+* ``checkpoint``: ``gesco`` (noisy training), ``gesco-fds`` (the gesco network fine-tuned on
+  noisy maps passed through FDS, i.e. on what the receiver feeds it; not in the paper) or
+  ``sdm`` (clean training): which embedded network; ignored when ``weights`` is given.
 * ``fds``: apply FDS to the received maps (default: true for gesco, false for sdm).
 * ``hard``: re-binarise the received (filtered) maps, arg-max over the sent class maps and
   edge map > 0.5 (default false; not in the paper). FDS leaves a soft, positive floor on every
@@ -79,6 +80,14 @@ EMBEDDED = {
         description="SDM semantic diffusion U-Net (2.6M parameters, fp16 EMA) trained on clean synthetic-streets maps",
         sha256="da25d026be0d973748a2c031e343fdcedb923c95d2e19c1a02f931a64a5e0a97",
         embedded="sdm/sdm-synthetic-streets.pt",
+        used_by=("gesco", "sdm"),
+    )),
+    "gesco-fds": register_weights(WeightFile(
+        name="gesco-fds-synthetic-streets",
+        filename="gesco-fds-synthetic-streets.pt",
+        description="the gesco network fine-tuned 300 steps on FDS-filtered noisy maps (what the receiver feeds it)",
+        sha256="2bf8d64ed4bb271d36873dabca8c8ef7cc472c845e08e2f37838b395a62c9879",
+        embedded="gesco-fds/gesco-fds-synthetic-streets.pt",
         used_by=("gesco", "sdm"),
     )),
 }
@@ -156,7 +165,8 @@ class SemanticDiffusion(Method):
 
         self.name = name
         if checkpoint not in EMBEDDED:
-            raise UserError(f"unknown checkpoint {checkpoint!r} for {name}; use gesco (noisy training) or sdm (clean training)")
+            raise UserError(f"unknown checkpoint {checkpoint!r} for {name}; use gesco (noisy training), "
+                            f"gesco-fds (noisy training through FDS) or sdm (clean training)")
         if sampler not in SAMPLERS:
             raise UserError(f"unknown sampler {sampler!r} for {name}; use one of {', '.join(SAMPLERS)}")
         if not isinstance(fds, bool):
@@ -259,7 +269,7 @@ class SemanticDiffusion(Method):
         return self.receive_batch([(side, received)], [generator])[0]
 
 
-_DOC_PARAMS = "checkpoint=gesco|sdm, fds, hard, sampler=respaced|ancestral|ddim|dpmpp, steps, guidance, weights=PATH, power, codec, upsample"
+_DOC_PARAMS = "checkpoint=gesco|gesco-fds|sdm, fds, hard, sampler=respaced|ancestral|ddim|dpmpp, steps, guidance, weights=PATH, power, codec, upsample"
 
 
 @methods.register(
