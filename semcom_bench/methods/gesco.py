@@ -38,10 +38,14 @@ Parameters (both methods; ``sdm`` differs only in its defaults):
 * ``power``: sender power normalisation, ``average`` (Es/N0, the project's SNR) or ``peak``
   (the paper's PSNR); ``codec``: the map codec of the bit count.
 
-The paper's Table 5 (FDS x noisy training, in the paper's PSNR) is one command::
+The paper's Table 5 (FDS x noisy training, in the paper's PSNR) is one command; ``compare``
+gives every receiver the same received maps and sampler noise (a paired comparison)::
 
-    semcom-bench run --values 10 --metrics miou \\
+    semcom-bench compare --values 10,5,1 \\
         --methods "gesco(power=peak),gesco(power=peak,fds=false),sdm(power=peak,fds=true),sdm(power=peak)"
+
+With the networks trained on raw noisy maps, FDS lowers mIoU; ``checkpoint=gesco-fds`` (trained
+through FDS) restores the paper's ordering (see the README).
 """
 
 from __future__ import annotations
@@ -65,31 +69,21 @@ from semcom_bench.weights import WeightFile, register_weights, resolve
 VERSION = "1"
 UPSAMPLE = ("bicubic", "bilinear", "nearest")
 
+
+def _embedded(key: str, sha256: str, description: str) -> WeightFile:
+    """Declare the shipped network ``assets/<key>/<key>-synthetic-streets.pt``."""
+    name = f"{key}-synthetic-streets"
+    return register_weights(WeightFile(name=name, filename=f"{name}.pt", description=description, sha256=sha256,
+                                       embedded=f"{key}/{name}.pt", used_by=("gesco", "sdm")))
+
+
 EMBEDDED = {
-    "gesco": register_weights(WeightFile(
-        name="gesco-synthetic-streets",
-        filename="gesco-synthetic-streets.pt",
-        description="GESCO semantic diffusion U-Net (2.6M parameters, fp16 EMA) trained on noisy synthetic-streets maps",
-        sha256="7daf6c401a7f740c26f13bacec392b3ccb8920f3c0ebd8268d78b711d17492c9",
-        embedded="gesco/gesco-synthetic-streets.pt",
-        used_by=("gesco", "sdm"),
-    )),
-    "sdm": register_weights(WeightFile(
-        name="sdm-synthetic-streets",
-        filename="sdm-synthetic-streets.pt",
-        description="SDM semantic diffusion U-Net (2.6M parameters, fp16 EMA) trained on clean synthetic-streets maps",
-        sha256="da25d026be0d973748a2c031e343fdcedb923c95d2e19c1a02f931a64a5e0a97",
-        embedded="sdm/sdm-synthetic-streets.pt",
-        used_by=("gesco", "sdm"),
-    )),
-    "gesco-fds": register_weights(WeightFile(
-        name="gesco-fds-synthetic-streets",
-        filename="gesco-fds-synthetic-streets.pt",
-        description="the gesco network fine-tuned 300 steps on FDS-filtered noisy maps (what the receiver feeds it)",
-        sha256="2bf8d64ed4bb271d36873dabca8c8ef7cc472c845e08e2f37838b395a62c9879",
-        embedded="gesco-fds/gesco-fds-synthetic-streets.pt",
-        used_by=("gesco", "sdm"),
-    )),
+    "gesco": _embedded("gesco", "7daf6c401a7f740c26f13bacec392b3ccb8920f3c0ebd8268d78b711d17492c9",
+                       "GESCO semantic diffusion U-Net (2.6M parameters, fp16 EMA) trained on noisy synthetic-streets maps"),
+    "sdm": _embedded("sdm", "da25d026be0d973748a2c031e343fdcedb923c95d2e19c1a02f931a64a5e0a97",
+                     "SDM semantic diffusion U-Net (2.6M parameters, fp16 EMA) trained on clean synthetic-streets maps"),
+    "gesco-fds": _embedded("gesco-fds", "2bf8d64ed4bb271d36873dabca8c8ef7cc472c845e08e2f37838b395a62c9879",
+                           "the gesco network fine-tuned 300 steps on FDS-filtered noisy maps (what the receiver feeds it)"),
 }
 OFFICIAL = register_weights(WeightFile(
     name="gesco-cityscapes",
