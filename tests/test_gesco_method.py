@@ -87,6 +87,13 @@ def test_parameters_and_errors():
         registry.methods.create("gesco", weights="/nonexistent/ema_0.9999_000000.pt").checkpoint_hash()
 
 
+def test_a_file_that_is_not_a_state_dict_is_a_user_error(tmp_path):
+    path = tmp_path / "ema_0.9999_000000.pt"
+    path.write_text("not weights\n")
+    with pytest.raises(UserError, match="is not a torch state-dict file"):
+        registry.methods.create("gesco", weights=str(path)).network()
+
+
 def test_official_checkpoint_through_the_method(tmp_path):
     """An official-layout state dict (35 classes + edges) receives 34-class street maps."""
     from tests.test_gesco_net import _official_state

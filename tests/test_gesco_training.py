@@ -139,6 +139,9 @@ def test_init_starts_from_the_shipped_or_exported_weights(tmp_path):
         _trainer(tmp_path, "bad", init=str(tmp_path / "missing.pt"))
     with pytest.raises(UserError, match="does not fit"):
         _trainer(tmp_path, "wide", init="gesco", net={"model_channels": 16})
+    (tmp_path / "text.pt").write_text("not weights\n")
+    with pytest.raises(UserError, match="is not a torch state-dict file"):
+        _trainer(tmp_path, "text", init=str(tmp_path / "text.pt"))
 
 
 def test_fds_fine_tuning_from_the_cli_exports_the_gesco_fds_network(tmp_path):

@@ -33,11 +33,12 @@ def register(app: typer.Typer) -> None:
         dataset: str = typer.Option("synthetic-streets", help="Data set, with parameters as name(k=v)."),
         channel: str = typer.Option("awgn", help="Channel."),
         seed: int = typer.Option(0, help="Seed of the channel noise and of the samplers."),
-        device: str = typer.Option("cpu", help="cpu, cuda, cuda:N."),
+        device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."),
         batch_size: int = typer.Option(16, help="Images per receiver batch."),
         threads: Optional[int] = typer.Option(None, help="Torch CPU threads. Default: all cores."),
         out: Optional[Path] = typer.Option(None, help="Write the rows as JSON to this file."),
     ) -> None:
+        from semcom_bench.api import resolve_device
         from semcom_bench.cli.main import set_threads
         from semcom_bench.diffusion.bench import compare_samplers, markdown
         from semcom_bench.errors import UserError
@@ -46,7 +47,7 @@ def register(app: typer.Typer) -> None:
         if limit < 1 or batch_size < 1:
             raise UserError("--limit and --batch-size must be at least 1")
         set_threads(threads)
-        rows = compare_samplers([methods], parse_values(values), limit, device, batch_size, seed, dataset, channel,
+        rows = compare_samplers([methods], parse_values(values), limit, resolve_device(device), batch_size, seed, dataset, channel,
                                 log=say)
         say(markdown(rows))
         if out is not None:

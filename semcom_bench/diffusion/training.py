@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from semcom_bench.api import resolve_device
 from semcom_bench.diffusion.gaussian import LOSSES, GaussianDiffusion
 from semcom_bench.diffusion.noise import NOISE_MODES, POWERS, clean_maps, drop_labels, noisy_training_maps
 from semcom_bench.errors import UserError
@@ -221,14 +222,6 @@ def render_training_set(spec: dict[str, Any], workers: int = 0, cache: str | Pat
 # --------------------------------------------------------------------------------------------
 
 
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device {device!r} asked for but CUDA is not available here; use --device cpu")
-    return device
-
-
 def _git_commit() -> str:
     root = Path(__file__).resolve().parent.parent.parent
     try:
@@ -255,7 +248,7 @@ def init_weights_path(init: str) -> Path:
             raise UserError(f"--init {init}: no ema_*.pt checkpoint in that folder")
         return ema[-1]
     if not path.is_file():
-        raise UserError(f"--init {init}: no such file; give gesco, sdm, a weights file or a training folder")
+        raise UserError(f"--init {init}: no such file; give {', '.join(EMBEDDED)}, a weights file or a training folder")
     return path
 
 
@@ -333,8 +326,7 @@ class DiffusionTrainer:
         self.model = SemanticUNet(self.net_config).to(dev)
         if self.model_size[0] % self.model.downsampling or self.model_size[1] % self.model.downsampling:
             raise UserError(f"model grid {self.model_size} is not divisible by {self.model.downsampling}")
-        if init_path is not None:
-            self._load_init(cfg.init, init_path)
+        self.init_origin = self._load_init(cfg.init, init_path) if init_path is not None else None
         self.ema = [p.detach().clone() for p in self.model.parameters()]
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.diffusion = GaussianDiffusion.from_schedule(cfg.diffusion_steps, cfg.schedule)
@@ -348,17 +340,21 @@ class DiffusionTrainer:
         else:
             self._write_config()
 
-    def _load_init(self, init: str, path: Path) -> None:
-        """Copy the weights of ``--init init`` (the file ``path``) into the model."""
-        from semcom_bench.nets.semantic_unet import read_state_dict
+    def _load_init(self, init: str, path: Path) -> dict[str, str]:
+        """Copy the weights of ``--init init`` (the file ``path``) into the model; its provenance."""
+        from semcom_bench.nets.semantic_unet import load_weights, read_state_dict
 
-        state = read_state_dict(path)
         try:
-            self.model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
-            raise UserError(f"--init {init}: {path} does not fit this recipe's network ({first})") from None
-        self.log(f"initialised from {path} (sha256 {hash_file(path)[:16]}…)")
+            state = read_state_dict(path)
+        except ValueError as exc:
+            raise UserError(f"--init {init}: {exc}") from None
+        try:
+            load_weights(self.model, state)
+        except ValueError as exc:
+            raise UserError(f"--init {init}: {path} does not fit this recipe's network ({exc})") from None
+        origin = {"from": init, "file": str(path), "sha256": hash_file(path)}
+        self.log(f"initialised from {path} (sha256 {origin['sha256'][:16]}…)")
+        return origin
 
     # --- files -------------------------------------------------------------------------------
 
@@ -526,12 +522,10 @@ class DiffusionTrainer:
             "git_commit": _git_commit(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "final_losses": self.history[-1] if self.history else {},
         }
-        if self.cfg.init is not None:
-            init = init_weights_path(self.cfg.init)
-            info["provenance"]["init"] = {"from": self.cfg.init, "file": str(init), "sha256": hash_file(init)}
+        if self.init_origin is not None:
+            info["provenance"]["init"] = self.init_origin
         (folder / f"{name}.json").write_text(json.dumps(info, indent=2) + "\n")
         return info
 
 
-__all__ = ["TrainConfig", "RECIPES", "recipe_config", "DiffusionTrainer", "render_training_set", "latest_step", "resolve_device",
-           "init_weights_path"]
+__all__ = ["TrainConfig", "RECIPES", "recipe_config", "DiffusionTrainer", "render_training_set", "latest_step", "init_weights_path"]

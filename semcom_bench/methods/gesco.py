@@ -112,10 +112,13 @@ def _sidecar(path: Path) -> dict[str, Any] | None:
 @lru_cache(maxsize=8)
 def load_network(path: str, device: str) -> tuple[torch.nn.Module, dict[str, Any]]:
     """(network in eval mode on ``device``, settings) for a weights file; cached per (path, device)."""
-    from semcom_bench.nets.semantic_unet import SemanticUNet, UNetConfig, infer_official_config, read_state_dict
+    from semcom_bench.nets.semantic_unet import SemanticUNet, UNetConfig, infer_official_config, load_weights, read_state_dict
 
     p = Path(path)
-    state = read_state_dict(p)
+    try:
+        state = read_state_dict(p)
+    except ValueError as exc:
+        raise UserError(f"weights {exc}; pass an official ema_*.pt or a file written by 'semcom-bench train gesco|sdm'") from None
     info = _sidecar(p)
     if info is not None:
         cfg = UNetConfig.from_dict(info["net"])
@@ -127,10 +130,9 @@ def load_network(path: str, device: str) -> tuple[torch.nn.Module, dict[str, Any
         settings = {"model_downsample": 1, "diffusion_steps": 1000, "schedule": "linear", "source": "official"}
     model = SemanticUNet(cfg)
     try:
-        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise UserError(f"weights {p} do not fit the SDM/GESCO network ({first}); pass an official ema_*.pt "
+        load_weights(model, state)
+    except ValueError as exc:
+        raise UserError(f"weights {p} do not fit the SDM/GESCO network ({exc}); pass an official ema_*.pt "
                         f"or a file written by 'semcom-bench train gesco|sdm'") from None
     return model.to(device).eval(), settings
 

@@ -28,6 +28,7 @@ parameters; the embedded checkpoints use :func:`embedded_config` (see its docstr
 from __future__ import annotations
 
 import math
+import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -482,13 +483,32 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """A guided-diffusion state dict from ``path`` (``model*.pt`` / ``ema_*.pt``), on the CPU."""
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    """A guided-diffusion state dict from ``path`` (``model*.pt`` / ``ema_*.pt``), on the CPU.
+
+    Raises:
+        ValueError: the file is not a torch file holding a dict of tensors.
+    """
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError):
+        raise ValueError(f"{path} is not a torch state-dict file") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} does not hold a state dict of tensors")
     return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def load_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load ``state`` (fp16 or fp32 tensors) into ``model`` as float32 with ``strict=True``.
+
+    Raises:
+        ValueError: the keys or shapes do not fit; the message is the first line of torch's.
+    """
+    try:
+        model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(str(exc).splitlines()[0]) from None
 
 
 def infer_official_config(state: dict[str, torch.Tensor], base: UNetConfig | None = None) -> UNetConfig:
@@ -525,11 +545,11 @@ def load_official(path: str | Path, base: UNetConfig | None = None) -> SemanticU
     state = read_state_dict(path)
     cfg = infer_official_config(state, base)
     model = SemanticUNet(cfg)
-    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    load_weights(model, state)
     return model.eval()
 
 
 __all__ = [
-    "UNetConfig", "SemanticUNet", "official_config", "embedded_config", "load_official", "read_state_dict",
+    "UNetConfig", "SemanticUNet", "official_config", "embedded_config", "load_official", "load_weights", "read_state_dict",
     "infer_official_config", "count_parameters", "timestep_embedding",
 ]
