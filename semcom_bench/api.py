@@ -10,23 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from semcom_bench import results
+from semcom_bench.components import default_threads, resolve_device
 from semcom_bench.config import RunConfig, build_config, load_toml
 from semcom_bench.errors import UserError
 from semcom_bench.runner import ProgressFactory, _null_progress, run_matrix
 
 
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when a GPU is present else 'cpu'; an unusable device is a UserError."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: no CUDA GPU is visible here; use --device cpu or auto")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise UserError(f"--device {device!r} is not known; use cpu, cuda, cuda:N or auto")
-    return device
+def set_threads(threads: int | None) -> None:
+    """Use ``threads`` torch CPU threads (None: ``$SEMCOM_THREADS`` or every core)."""
+    import torch
+
+    torch.set_num_threads(threads or default_threads())
 
 
 def run(config: RunConfig, progress: ProgressFactory = _null_progress) -> dict[str, Any]:
@@ -35,6 +30,7 @@ def run(config: RunConfig, progress: ProgressFactory = _null_progress) -> dict[s
     Returns the summary dict (rows, counts, timings, skipped metrics, ``out``).
     """
     config.device = resolve_device(config.device)
+    set_threads(config.threads)
     summary = run_matrix(config, progress)
     frame = results.to_frame(summary["rows"], config.dataset.label, config.grid, summary["limited"])
     prov = results.provenance(config.to_dict(), summary)
@@ -58,4 +54,4 @@ def report(out: str | Path, fmt: str = "markdown", metrics: list[str] | None = N
     return render(frame, prov, fmt, metrics)
 
 
-__all__ = ["run", "report", "build_config", "load_toml", "resolve_device", "RunConfig"]
+__all__ = ["run", "report", "build_config", "load_toml", "resolve_device", "set_threads", "RunConfig"]

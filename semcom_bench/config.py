@@ -6,7 +6,7 @@ A TOML file holds a paper's whole matrix::
     grid = "psnr"                          # or values = [0, 3, 6]
     methods = ["full-image", "digital(codec=jpeg,quality=50)"]
     channels = ["awgn"]
-    metrics = ["psnr", "ssim", "bits"]
+    metrics = ["psnr", "ssim", "bits", "miou(evaluator=embedded)"]
     limit = 8
     seeds = [0]
     out = "semcom-results"
@@ -47,7 +47,7 @@ class RunConfig:
     dataset: Spec = field(default_factory=lambda: Spec("synthetic-streets"))
     methods: list[Spec] = field(default_factory=lambda: parse_specs(DEFAULT_METHODS))
     channels: list[Spec] = field(default_factory=lambda: parse_specs(DEFAULT_CHANNELS))
-    metrics: list[str] = field(default_factory=lambda: DEFAULT_METRICS.split(","))
+    metrics: list[Spec] = field(default_factory=lambda: parse_specs(DEFAULT_METRICS))
     grid: str = "psnr"
     values: tuple[float, ...] = ()
     limit: int | None = None
@@ -56,6 +56,7 @@ class RunConfig:
     cache_dir: Path = field(default_factory=default_cache_dir)
     device: str = "cpu"
     batch_size: int = 8
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if not self.values:
@@ -68,6 +69,10 @@ class RunConfig:
             raise UserError("no method given: pass --methods, e.g. --methods full-image")
         if not self.channels:
             raise UserError("no channel given: pass --channels, e.g. --channels awgn")
+        if not self.metrics:
+            raise UserError("no metric given: pass --metrics, e.g. --metrics psnr,miou")
+        if self.threads is not None and self.threads < 1:
+            raise UserError(f"--threads must be at least 1, got {self.threads}")
         self.out = Path(self.out)
         self.cache_dir = Path(self.cache_dir)
 
@@ -77,7 +82,7 @@ class RunConfig:
             "dataset": {"name": self.dataset.name, "params": self.dataset.params},
             "methods": [m.label for m in self.methods],
             "channels": [c.label for c in self.channels],
-            "metrics": list(self.metrics),
+            "metrics": [m.label for m in self.metrics],
             "grid": self.grid,
             "values": list(self.values),
             "limit": self.limit,
@@ -86,6 +91,7 @@ class RunConfig:
             "cache_dir": str(self.cache_dir),
             "device": self.device,
             "batch_size": self.batch_size,
+            "threads": self.threads,
         }
 
 
@@ -100,7 +106,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise UserError(f"config file {path} is not valid TOML: {exc}") from None
 
 
-KNOWN_KEYS = {"dataset", "methods", "channels", "metrics", "grid", "values", "limit", "seeds", "seed", "out", "cache_dir", "device", "batch_size"}
+KNOWN_KEYS = {"dataset", "methods", "channels", "metrics", "grid", "values", "limit", "seeds", "seed", "out", "cache_dir",
+              "device", "batch_size", "threads"}
 
 
 def build_config(file: dict[str, Any] | None = None, **flags: Any) -> RunConfig:
@@ -113,20 +120,21 @@ def build_config(file: dict[str, Any] | None = None, **flags: Any) -> RunConfig:
     kwargs: dict[str, Any] = {}
     if "dataset" in merged:
         kwargs["dataset"] = parse_spec(merged["dataset"])
-    for key in ("methods", "channels"):
+    for key in ("methods", "channels", "metrics"):
         if key in merged:
             kwargs[key] = parse_specs(merged[key])
-    if "metrics" in merged:
-        m = merged["metrics"]
-        kwargs["metrics"] = [x.strip() for x in (m.split(",") if isinstance(m, str) else m) if x.strip()]
     grid_name, values = resolve_grid(merged.get("grid"), merged.get("values"))
     kwargs["grid"], kwargs["values"] = grid_name, values
-    if "seed" in merged and "seeds" not in flags:
+    if "seed" in merged and flags.get("seeds") is None:  # the file's seed = N, unless --seed is given
         merged["seeds"] = [merged["seed"]]
     if "seeds" in merged:
         s = merged["seeds"]
-        kwargs["seeds"] = [int(x) for x in (s.split(",") if isinstance(s, str) else s if isinstance(s, list) else [s])]
-    for key in ("limit", "out", "cache_dir", "device", "batch_size"):
+        items = s.split(",") if isinstance(s, str) else s if isinstance(s, list) else [s]
+        try:
+            kwargs["seeds"] = [int(str(x).strip()) for x in items if str(x).strip()]
+        except ValueError:
+            raise UserError(f"bad seeds {s!r}: give integers, e.g. --seed 0,1,2") from None
+    for key in ("limit", "out", "cache_dir", "device", "batch_size", "threads"):
         if key in merged:
             kwargs[key] = merged[key]
     return RunConfig(**kwargs)

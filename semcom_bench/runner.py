@@ -4,6 +4,15 @@ A cell is data set x method(params) x channel(params) x SNR x seed. Generation a
 are separate phases: the first writes reconstructions to the cache, the second reads them and
 caches metric values, so adding a metric never re-runs a model and a re-run skips everything
 already done.
+
+Random streams: every image draws its randomness from three generators, one per stage, each
+seeded from a hash of what that stage depends on (:meth:`Cell.sender_stream`,
+:meth:`Cell.channel_stream`, :meth:`Cell.receiver_stream`). The channel's and the receiver's
+streams are keyed by the sample, the channel and its parameters, the SNR and its definition
+and the seed, never by the method: in one run, every method with the same sender receives
+identical symbols for the same sample and SNR, and every diffusion receiver starts from the
+same noise. A run is a paired comparison (``semcom-bench report --versus``). The image's
+cache key still holds everything that determines the image, the method's parameters included.
 """
 
 from __future__ import annotations
@@ -23,7 +32,8 @@ from semcom_bench.config import RunConfig
 from semcom_bench.data.base import Sample
 from semcom_bench.errors import UserError
 from semcom_bench.hashing import hash_obj, seed_from_key
-from semcom_bench.methods.base import Method
+from semcom_bench.components import RunContext
+from semcom_bench.methods.base import Delivery, Method, Payload
 from semcom_bench.metrics.base import Metric, Scored
 from semcom_bench.specs import Spec
 
@@ -46,16 +56,43 @@ class Cell:
             "method_version": self.method.version,
             "method_params": self.method.params(),
             "checkpoint": self.method.checkpoint_hash(),
+            "sender": self.method.sender.identity(),
             "channel": self.channel.name,
             "channel_version": self.channel.version,
             "channel_params": self.channel.params(),
             "snr_db": float(self.snr_db),
             "snr_definition": self.channel.snr_definition,
             "seed": int(self.seed),
+            "streams": STREAMS_VERSION,
         }
 
     def image_key(self, sample: Sample) -> str:
         return hash_obj({**self.identity(), "sample": sample.content_hash})
+
+    # --- the random streams of one image (see the module docstring) --------------------------
+
+    def sender_stream(self, sample: Sample) -> torch.Generator:
+        """Keyed by the sample, the sender and the seed."""
+        return stream("sender", sample=sample.content_hash, sender=self.method.sender.key(), seed=self.seed)
+
+    def channel_stream(self, sample: Sample) -> torch.Generator:
+        """Keyed by what the channel sees: the sample, the channel, the SNR and the seed; not the method."""
+        return stream("channel", sample=sample.content_hash, channel=self.channel.identity(), snr_db=float(self.snr_db),
+                      seed=self.seed)
+
+    def receiver_stream(self, sample: Sample) -> torch.Generator:
+        """Keyed like the channel's stream, under another name; not the method."""
+        return stream("receiver", sample=sample.content_hash, channel=self.channel.identity(), snr_db=float(self.snr_db),
+                      seed=self.seed)
+
+
+#: bumped when the derivation of the random streams changes (part of every image key)
+STREAMS_VERSION = "per-stage-1"
+
+
+def stream(stage: str, **key: Any) -> torch.Generator:
+    """A CPU ``torch.Generator`` seeded from ``stage`` and ``key`` (same key, same numbers)."""
+    return torch.Generator().manual_seed(seed_from_key(hash_obj({"stage": stage, **key})))
 
 
 ProgressFactory = Callable[[str, int], Any]
@@ -76,23 +113,13 @@ def _null_progress(description: str, total: int) -> _NullProgress:
     return _NullProgress()
 
 
-def build_components(config: RunConfig) -> tuple[Any, list[tuple[Spec, Method]], list[tuple[Spec, Channel]], list[Metric]]:
-    """Instantiate the data set, methods, channels and metrics named in ``config``."""
-    dataset = registry.datasets.create(config.dataset.name, **config.dataset.params)
-    methods = []
-    for spec in config.methods:
-        m = registry.methods.create(spec.name, **spec.params)
-        m.device = config.device
-        m.dataset = dataset  # receivers may need the label space (number of classes)
-        methods.append((spec, m))
-    channels = [(spec, registry.channels.create(spec.name, **spec.params)) for spec in config.channels]
-    metrics = []
-    for name in config.metrics:
-        metric = registry.metrics.create(name)
-        metric.device = config.device
-        metric.dataset = dataset  # evaluators are chosen per data set (label space, ground truth)
-        metric.cache_dir = config.cache_dir  # where set-level metrics keep reference statistics
-        metrics.append(metric)
+def build_components(config: RunConfig) -> tuple[Any, list[tuple[Spec, Method]], list[tuple[Spec, Channel]], list[tuple[Spec, Metric]]]:
+    """Build the data set, then the methods, channels and metrics in the run's context."""
+    dataset = registry.datasets.build(config.dataset)
+    context = RunContext(device=config.device, dataset=dataset, cache_dir=config.cache_dir, threads=config.threads)
+    methods = [(spec, registry.methods.build(spec, context)) for spec in config.methods]
+    channels = [(spec, registry.channels.build(spec, context)) for spec in config.channels]
+    metrics = [(spec, registry.metrics.build(spec, context)) for spec in config.metrics]
     return dataset, methods, channels, metrics
 
 
@@ -130,8 +157,9 @@ def generate(
 ) -> dict[str, int]:
     """Fill the cache with every (cell, sample) reconstruction; returns counts.
 
-    Each image gets its own ``torch.Generator`` seeded from its key, so any image can be
-    regenerated alone and the same key always gives the same bits.
+    Each image draws from three streams (:meth:`Cell.sender_stream`, ``channel_stream``,
+    ``receiver_stream``), none keyed by the method, so any image can be regenerated alone and
+    methods that share a sender see the same channel noise and the same sampler noise.
     """
     todo = [(cell, s) for cell in cells for s in samples if not cache.has_image(cell.image_key(s))]
     counts = {"total": len(cells) * len(samples), "cached": len(cells) * len(samples) - len(todo), "generated": 0}
@@ -148,15 +176,21 @@ def generate(
     return counts
 
 
+def transmit(cell: Cell, batch: list[Sample]) -> tuple[list[Payload], list[Delivery]]:
+    """Send ``batch`` through the cell's sender and channel: (payloads, what the receiver gets)."""
+    payloads = cell.method.transmit_batch(batch, [cell.sender_stream(s) for s in batch])
+    deliveries = [Delivery(cell.channel(p.symbols, cell.snr_db, cell.channel_stream(s), payload_scale=p.scale), p.side)
+                  for s, p in zip(batch, payloads)]
+    return payloads, deliveries
+
+
 def _generate_batch(cell: Cell, batch: list[Sample], cache: Cache) -> None:
     keys = [cell.image_key(s) for s in batch]
-    gens = [torch.Generator().manual_seed(seed_from_key(k)) for k in keys]
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    payloads = [cell.method.transmit(s, g) for s, g in zip(batch, gens)]
-    received = [cell.channel(p.symbols, cell.snr_db, g, payload_scale=p.side.get("scale")) for p, g in zip(payloads, gens)]
-    images = cell.method.receive_batch([(p.side, r) for p, r in zip(payloads, received)], gens)
+    payloads, deliveries = transmit(cell, batch)
+    images = cell.method.receive_batch(deliveries, [cell.receiver_stream(s) for s in batch])
     seconds = (time.perf_counter() - start) / len(batch)
     gpu_peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
     for s, key, p, img in zip(batch, keys, payloads, images):
@@ -178,14 +212,10 @@ def _generate_batch(cell: Cell, batch: list[Sample], cache: Cache) -> None:
         cache.put_image(key, img, record)
 
 
-def metric_identity(metric: Metric) -> dict[str, Any]:
-    return {"metric": metric.name, "version": metric.version, **metric.fingerprint()}
-
-
 def score(
     cells: list[Cell],
     samples: list[Sample],
-    metrics: list[Metric],
+    metrics: list[tuple[Spec, Metric]],
     cache: Cache,
     batch_size: int = 8,
     progress: ProgressFactory = _null_progress,
@@ -194,18 +224,18 @@ def score(
     rows: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
     active = []
-    for m in metrics:
+    for spec, m in metrics:
         reason = m.unavailable()
         if reason:
-            skipped[m.name] = reason
+            skipped[spec.label] = reason
         else:
-            active.append(m)
+            active.append((spec.label, m))
     with progress("scoring", len(cells) * len(active)) as bar:
         for cell in cells:
             keys = [cell.image_key(s) for s in samples]
             base = _cell_columns(cell)
-            for metric in active:
-                ident = metric_identity(metric)
+            for label, metric in active:
+                ident = metric.identity()
                 if metric.level == "set":
                     vkey = hash_obj({**ident, "images": sorted(keys)})
                     values = cache.get_values(vkey)
@@ -214,7 +244,7 @@ def score(
                         values = metric.score_set(items)
                         cache.put_values(vkey, values)
                     for out, v in _ordered(metric, values):
-                        rows.append({**base, "sample": None, "image_key": None, "metric": metric.name, "output": out,
+                        rows.append({**base, "sample": None, "image_key": None, "metric": label, "output": out,
                                      "value": v, "lower_better": metric.outputs[out], "level": "set"})
                 else:
                     vkeys = [hash_obj({**ident, "image": k}) for k in keys]
@@ -227,7 +257,7 @@ def score(
                             got[i] = values
                     for s, k, values in zip(samples, keys, got):
                         for out, v in _ordered(metric, values):
-                            rows.append({**base, "sample": s.key, "image_key": k, "metric": metric.name, "output": out,
+                            rows.append({**base, "sample": s.key, "image_key": k, "metric": label, "output": out,
                                          "value": v, "lower_better": metric.outputs[out], "level": "image"})
                 bar.advance(1)
     return rows, skipped
@@ -251,14 +281,8 @@ def _cell_columns(cell: Cell) -> dict[str, Any]:
     }
 
 
-def check_metrics_exist(config: RunConfig) -> None:
-    for name in config.metrics:
-        registry.metrics.get(name)
-
-
 def run_matrix(config: RunConfig, progress: ProgressFactory = _null_progress) -> dict[str, Any]:
     """Run the whole matrix of ``config``; returns rows, skipped metrics, counts and timings."""
-    check_metrics_exist(config)
     cache = Cache(config.cache_dir)
     dataset, methods, channels, metrics = build_components(config)
     samples = select_samples(dataset, config.limit)
@@ -281,4 +305,4 @@ def run_matrix(config: RunConfig, progress: ProgressFactory = _null_progress) ->
     }
 
 
-__all__ = ["Cell", "run_matrix", "generate", "score", "expand_cells", "build_components"]
+__all__ = ["Cell", "run_matrix", "generate", "score", "expand_cells", "build_components", "stream", "transmit"]

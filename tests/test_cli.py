@@ -65,6 +65,10 @@ def test_config_file(tmp_path):
         (["report", "--out", "/nonexistent-dir"], "no results"),
         (["report", "--format", "html", "--out", "."], "unknown report format"),
         (["list", "widgets"], "cannot list"),
+        (["run", "--metrics", "miou(evaluator=drn)"], "parameter evaluator of metric 'miou' must be one of"),
+        (["run", "--metrics", "lpips(nett=vgg)"], "metric 'lpips' has no parameter nett; its parameters: net, backbone_path"),
+        (["run", "--methods", "gesco(steps=abc)"], "parameter steps of method 'gesco' must be an integer"),
+        (["run", "--seed", "abc"], "bad seeds"),
     ],
 )
 def test_user_mistakes_are_one_line_and_exit_2(args, needle, tmp_path):
@@ -72,6 +76,23 @@ def test_user_mistakes_are_one_line_and_exit_2(args, needle, tmp_path):
     assert res.exit_code == 2, res.output
     assert needle in res.output
     assert "Traceback" not in res.output
+
+
+def test_metric_specs_on_the_cli_and_in_toml(tmp_path):
+    res = _run("run", "--dataset", "synthetic-streets(size=2)", "--methods", "full-image", "--values", "10",
+               "--metrics", "miou(evaluator=embedded),psnr", "--out", str(tmp_path / "a"), "--cache-dir", str(tmp_path / "c"))
+    assert res.exit_code == 0, res.output
+    cli = pd.read_parquet(tmp_path / "a" / "results.parquet")
+    assert set(cli.metric) == {"miou(evaluator=embedded)", "psnr"}
+    cfg = tmp_path / "m.toml"
+    cfg.write_text('dataset = "synthetic-streets(size=2)"\nmethods = ["full-image"]\nvalues = [10]\n'
+                   'metrics = ["miou(evaluator=embedded)", {name = "psnr"}]\nseed = 3\n'
+                   f'out = "{tmp_path / "b"}"\ncache_dir = "{tmp_path / "c"}"\n')
+    res = _run("run", "--config", str(cfg))
+    assert res.exit_code == 0, res.output
+    toml = pd.read_parquet(tmp_path / "b" / "results.parquet")
+    assert set(toml.metric) == set(cli.metric) and set(toml.seed) == {3}  # the file's seed is used
+    assert list(toml[toml.output == "miou"].value) != list(cli[cli.output == "miou"].value)  # other seed, other noise
 
 
 def test_main_returns_2_on_user_error(capsys):

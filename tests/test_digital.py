@@ -10,6 +10,8 @@ import torch
 from PIL import Image
 
 from semcom_bench import registry
+from semcom_bench.methods.base import Delivery
+from semcom_bench.methods.classical.digital import CodedSide
 from semcom_bench.channels.awgn import AWGN
 from semcom_bench.data.base import Sample
 from semcom_bench.errors import UserError
@@ -43,9 +45,9 @@ def codec_decode(data: bytes) -> np.ndarray:
 
 def send(method, s: Sample, channel, snr_db: float, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
-    p = method.transmit(s, g)
-    rx = channel(p.symbols, snr_db, g, payload_scale=p.side.get("scale"))
-    (img, status), = method.receive_with_status([(p.side, rx)])
+    p, = method.transmit_batch([s], [g])
+    rx = channel(p.symbols, snr_db, g, payload_scale=p.scale)
+    (img, status), = method.receive_with_status([Delivery(rx, p.side)])
     return p, img, status
 
 
@@ -64,7 +66,7 @@ def test_noiseless_round_trip_equals_the_codec_decode_and_bits_are_counted(param
     assert status.outcome == "decoded"
     np.testing.assert_array_equal(img, codec_decode(data))
     assert p.source_bits == 8 * len(data)
-    assert p.side_bits == 80 and p.side == {"shape": (32, 64, 3), "nbytes": len(data)}
+    assert p.side_bits == 80 and p.side == CodedSide((32, 64, 3), len(data))
     num_cw = math.ceil(8 * len(data) / m.k)
     assert p.channel_uses == num_cw * m.n // m.bits_per_symbol
     assert p.symbols.dtype == torch.complex64
@@ -116,8 +118,8 @@ def test_bit_budget_picks_the_highest_quality_that_fits():
     s = sample(4)
     q = m.choose_quality(s.image)
     assert 1 <= q < 100
-    assert 8 * len(m.codec.encode(s.image, q)) <= budget < 8 * len(m.codec.encode(s.image, q + 1))
-    assert m.transmit(s, torch.Generator()).source_bits <= budget
+    assert 8 * len(m.source_codec.encode(s.image, q)) <= budget < 8 * len(m.source_codec.encode(s.image, q + 1))
+    assert m.transmit(s).source_bits <= budget
 
 
 def test_bad_parameters_are_user_errors(monkeypatch):
@@ -125,7 +127,7 @@ def test_bad_parameters_are_user_errors(monkeypatch):
                 {"bits_per_symbol": 3}, {"k": 5}, {"codec": "jpeg2000", "quality": 5}):
         with pytest.raises(UserError):
             registry.methods.create("digital", **bad)
-    import semcom_bench.methods.digital as digital
+    import semcom_bench.methods.classical.digital as digital
 
     monkeypatch.setattr(digital, "sionna_available", lambda: False)
     with pytest.raises(UserError, match="pip install"):
@@ -133,7 +135,7 @@ def test_bad_parameters_are_user_errors(monkeypatch):
 
 
 def test_damaged_streams_are_decoded_or_concealed():
-    from semcom_bench.methods.digital import CODECS, decode_image
+    from semcom_bench.methods.classical.digital import CODECS, decode_image
 
     img = smooth_image()
     data = CODECS["jpeg"].encode(img, 75)

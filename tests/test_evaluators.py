@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from semcom_bench.components import RunContext
 from semcom_bench.data.cityscapes_labels import TRAINID_NAMES
 from semcom_bench.evaluators import embedded
 from semcom_bench.evaluators.drn import DRN_D_105, DRNConfig, DRNSeg, DRNSegmenter, load_drn_seg
@@ -231,14 +232,12 @@ def test_metrics_use_the_real_evaluators_through_semcom_weights(folders, monkeyp
     s = Sample("a", IMGS[0], boxes=np.array([[2, 3, 20, 30]], np.float32), box_labels=np.array([26]))
     t = Sample("b", IMGS[1])  # no boxes, no depth: the evaluators on the original are the reference
     items = [Scored(s, IMGS[0], {}), Scored(t, IMGS[1], {})]
-    det = Detection()
-    det.dataset = City()
+    det = Detection(RunContext(dataset=City()))
     assert det.unavailable() is None
     assert det.fingerprint()["evaluator"] == "detr" and len(det.fingerprint()["sha256"]) == 64
     r = det.score_set(items)
     assert set(r) == {"map", "map50"} and 0.0 <= r["map"] <= 1.0
-    dep = Depth()
-    dep.dataset = City()
+    dep = Depth(RunContext(dataset=City()))
     assert dep.unavailable() is None
     same = dep.score([Scored(t, IMGS[1], {})])[0]
     assert same["absrel"] == pytest.approx(0.0, abs=1e-6) and same["delta1"] == 1.0  # identical image

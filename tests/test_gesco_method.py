@@ -11,7 +11,9 @@ import torch
 from semcom_bench import registry
 from semcom_bench.config import build_config
 from semcom_bench.errors import UserError
-from semcom_bench.methods.gesco import EMBEDDED, SemanticDiffusion
+from semcom_bench.components import RunContext
+from semcom_bench.methods.base import Delivery
+from semcom_bench.methods.semantic.gesco import EMBEDDED, SemanticDiffusion
 from semcom_bench.nets.semantic_unet import SemanticUNet, embedded_config
 from semcom_bench.runner import run_matrix
 
@@ -54,21 +56,20 @@ def test_receiver_batches_with_one_generator_per_image(tiny_weights):
     from semcom_bench.data.synthetic_streets import SyntheticStreets
 
     ds = SyntheticStreets(split="test", size=2, height=32, width=64)
-    m = registry.methods.create("gesco", weights=str(tiny_weights), steps=2)
-    m.dataset = ds
+    m = registry.methods.create("gesco", RunContext(dataset=ds), weights=str(tiny_weights), steps=2)
+    payloads = m.transmit_batch([ds[0], ds[1]], [torch.Generator().manual_seed(i) for i in range(2)])
     items = []
-    for i in range(2):
-        p = m.transmit(ds[i], torch.Generator().manual_seed(i))
+    for i, p in enumerate(payloads):
         assert p.source_bits > 0 and p.side_bits > 0 and p.symbols.is_complex()
-        items.append((p.side, AWGN()(p.symbols, 10.0, torch.Generator().manual_seed(10 + i))))
+        items.append(Delivery(AWGN()(p.symbols, 10.0, torch.Generator().manual_seed(10 + i)), p.side))
     both = m.receive_batch(items, [torch.Generator().manual_seed(s) for s in (7, 8)])
     alone = m.receive_batch(items[1:], [torch.Generator().manual_seed(8)])
     assert both[0].shape == (32, 64, 3) and both[0].dtype == np.uint8
     assert np.abs(both[1].astype(int) - alone[0].astype(int)).max() <= 1
     # FDS changes what the network sees
-    cond_fds = m.conditioning(items)
+    cond_fds = m.conditioning(m.received_maps(items))
     m.fds = False
-    assert not torch.equal(cond_fds, m.conditioning(items))
+    assert not torch.equal(cond_fds, m.conditioning(m.received_maps(items)))
     assert cond_fds.shape == (2, 35, 16, 32)
 
 
@@ -100,19 +101,18 @@ def test_official_checkpoint_through_the_method(tmp_path):
 
     path = tmp_path / "ema_0.9999_000000.pt"
     torch.save(_official_state(False), path)
-    m = registry.methods.create("gesco", weights=str(path), steps=1, guidance=1.0)
     from semcom_bench.channels.awgn import AWGN
     from semcom_bench.data.synthetic_streets import SyntheticStreets
 
     ds = SyntheticStreets(split="test", size=1, height=32, width=64)
-    m.dataset = ds
-    p = m.transmit(ds[0], torch.Generator())
-    rx = AWGN()(p.symbols, 100.0, torch.Generator())
-    cond = m.conditioning([(p.side, rx)])
+    m = registry.methods.create("gesco", RunContext(dataset=ds), weights=str(path), steps=1, guidance=1.0)
+    p, = m.transmit_batch([ds[0]], [torch.Generator()])
+    item = Delivery(AWGN()(p.symbols, 100.0, torch.Generator()), p.side)
+    cond = m.conditioning(m.received_maps([item]))
     assert cond.shape == (1, 36, 32, 64)
     assert torch.count_nonzero(cond[:, 34]) == 0  # the official extra class stays empty; edges last
     assert torch.count_nonzero(cond[:, 35]) > 0
-    img = m.receive(p.side, rx, torch.Generator().manual_seed(0))
+    img, = m.receive_batch([item], [torch.Generator().manual_seed(0)])
     assert img.shape == (32, 64, 3)
 
 

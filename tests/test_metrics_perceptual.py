@@ -55,7 +55,7 @@ def _no_network(monkeypatch):
 
 @needs_lpips
 def test_lpips_missing_backbone_says_where_to_put_which_file(no_weights):
-    for metric, name in ((perceptual.LPIPS(), "alexnet-owt-7be5be79.pth"), (perceptual.LPIPS("vgg"), "vgg16-397923af.pth")):
+    for metric, name in ((perceptual.LPIPS(), "alexnet-owt-7be5be79.pth"), (perceptual.LPIPS(net="vgg"), "vgg16-397923af.pth")):
         reason = metric.unavailable()
         assert name in reason and "$SEMCOM_WEIGHTS" in reason and "download.pytorch.org" in reason
         assert "semcom-bench weights" in reason and "\n" not in reason

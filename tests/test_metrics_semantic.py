@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from semcom_bench.components import RunContext
 from semcom_bench.metrics import semantic as S
 
 # --------------------------------------------------------------------------------------------
@@ -194,19 +195,16 @@ def test_missing_weights_metric_is_unavailable_with_the_fix(monkeypatch, tmp_pat
     class City:
         name = "cityscapes"
 
-    m = registry.metrics.create("miou")
-    m.dataset = City()
+    m = registry.metrics.create("miou", RunContext(dataset=City()))
     reason = m.unavailable()
     assert "drn-d-105_ms_cityscapes.pth" in reason and "SEMCOM_WEIGHTS" in reason and "\n" not in reason
-    d = registry.metrics.create("depth")
-    d.dataset = City()
+    d = registry.metrics.create("depth", RunContext(dataset=City()))
     assert "Intel/dpt-large" in d.unavailable()
 
     class Other:
         name = "something-else"
 
-    m.dataset = Other()
-    assert "SEMCOM_SEGMENTER" in m.unavailable()
+    assert "SEMCOM_SEGMENTER" in registry.metrics.create("miou", RunContext(dataset=Other())).unavailable()
 
 
 def test_runner_skips_a_metric_without_evaluator(tmp_path):

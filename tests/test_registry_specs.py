@@ -20,8 +20,41 @@ def test_duplicate_registration_is_refused():
 
 
 def test_bad_parameters_are_a_user_error():
-    with pytest.raises(UserError, match="bad parameters for method 'full-image'"):
+    with pytest.raises(UserError, match="method 'full-image' has no parameter nonsense; its parameters: none"):
         registry.methods.create("full-image", nonsense=3)
+    with pytest.raises(UserError, match="channel 'rayleigh' has no parameter blok; its parameters: block, equalizer"):
+        registry.channels.create("rayleigh", blok=3)
+
+
+@pytest.mark.parametrize("kind, name, params, message", [
+    ("methods", "gesco", {"steps": "abc"}, "parameter steps of method 'gesco' must be an integer or none, got 'abc'"),
+    ("methods", "gesco", {"steps": 0}, r"parameter steps of method 'gesco' must be in \[1, 1000\], got 0"),
+    ("methods", "gesco", {"fds": 3}, "parameter fds of method 'gesco' must be true or false, got 3"),
+    ("methods", "sdm", {"power": "mean"}, "parameter power of method 'sdm' must be one of average, peak; got 'mean'"),
+    ("methods", "gesco", {"guidance": float("nan")}, "parameter guidance of method 'gesco' must be a finite number"),
+    ("channels", "mimo", {"antennas": 2.5}, "parameter antennas of channel 'mimo' must be an integer, got 2.5"),
+    ("channels", "rayleigh", {"equalizer": "lmmse"}, "must be one of mmse, zf; got 'lmmse'"),
+    ("metrics", "miou", {"evaluator": "drn"}, "parameter evaluator of metric 'miou' must be one of embedded"),
+    ("metrics", "lpips", {"net": "squeeze"}, "parameter net of metric 'lpips' must be one of alex, vgg"),
+    ("metrics", "miou", {"eval_size": "big"}, "eval_size of metric 'miou' must be HEIGHTxWIDTH"),
+])
+def test_bad_parameter_values_name_the_parameter_and_what_it_accepts(kind, name, params, message):
+    with pytest.raises(UserError, match=message) as info:
+        getattr(registry, kind).create(name, **params)
+    assert "\n" not in str(info.value)
+
+
+def test_parameters_come_from_the_constructor_signature():
+    gesco, sdm = registry.methods.get("gesco"), registry.methods.get("sdm")
+    by_name = {p.name: p for p in gesco.parameters()}
+    assert by_name["power"].choices == ("average", "peak") and by_name["power"].default == "average"
+    assert by_name["fds"].default is True and {p.name: p for p in sdm.parameters()}["fds"].default is False
+    assert [p.name for p in gesco.parameters()] == [p.name for p in sdm.parameters()]
+    m = registry.methods.create("gesco", steps="25", guidance=3)  # text and integers convert
+    assert m.params()["steps"] == 25 and m.params()["guidance"] == 3.0
+    assert set(m.params()) == set(by_name)  # every parameter is in the cache key
+    assert "| `power` | `average` | average|peak |" in type(m).__doc__  # the generated docstring table
+    assert "decode_batch" not in registry.methods.create("digital").params()  # speed only
 
 
 def test_every_entry_has_metadata():
@@ -30,8 +63,9 @@ def test_every_entry_has_metadata():
         for e in reg.entries():
             assert e.version and e.summary
     for e in registry.metrics.entries():
-        assert isinstance(e.meta["lower_better"], bool)
+        assert e.meta["lower_better"] in (True, False, "per output")
         assert e.meta["level"] in ("image", "set")
+    assert registry.metrics.get("depth").meta["lower_better"] == "per output"
 
 
 def test_spec_parsing():

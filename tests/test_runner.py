@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import tests.fake_dataset  # noqa: F401  (registers test-fake)
 from semcom_bench import api
@@ -71,3 +72,34 @@ def test_unwritable_cache_is_a_user_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(UserError, match="not writable"):
         api.run(_config(tmp_path, cache_dir=blocker / "sub"))
+
+
+def test_one_run_is_a_paired_comparison(tmp_path, monkeypatch):
+    """gesco and sdm decode identical received maps, from identical sampler noise, per sample and SNR."""
+    from semcom_bench.methods.semantic.gesco import SemanticDiffusion
+
+    seen: dict[tuple[str, float], list[tuple[torch.Tensor, int]]] = {}
+    original = SemanticDiffusion.receive_batch
+
+    def first_draw(g: torch.Generator) -> int:
+        """The first number the receiver's stream would give, without advancing it."""
+        return int(torch.randint(0, 2**31, (1,), generator=torch.Generator().set_state(g.get_state())))
+
+    def recording(self, deliveries, rngs):
+        for d, g in zip(deliveries, rngs):
+            seen.setdefault((self.name, d.received.state.snr_db), []).append((d.received.symbols.clone(), first_draw(g)))
+        return original(self, deliveries, rngs)
+
+    monkeypatch.setattr(SemanticDiffusion, "receive_batch", recording)
+    config = build_config(dataset="synthetic-streets(size=2)", methods="gesco(steps=1),sdm(steps=1),gesco(steps=1,fds=false)",
+                          channels="awgn", values="10,1", metrics="psnr", out=tmp_path / "out",
+                          cache_dir=tmp_path / "cache", threads=1)
+    api.run(config)
+    for snr in (10.0, 1.0):
+        gesco, sdm = seen[("gesco", snr)], seen[("sdm", snr)]
+        assert len(gesco) == 4 and len(sdm) == 2  # two gesco variants, two samples each
+        for (sym_g, noise_g), (sym_s, noise_s) in zip(gesco[:2], sdm):
+            assert torch.equal(sym_g, sym_s)  # same received symbols
+            assert noise_g == noise_s  # the receivers' streams start in the same state
+        assert torch.equal(gesco[0][0], gesco[2][0])  # the fds=false variant too
+    assert not torch.equal(seen[("gesco", 10.0)][0][0], seen[("gesco", 1.0)][0][0])  # other SNR, other noise

@@ -12,10 +12,10 @@ from PIL import Image
 from semcom_bench.channels.awgn import AWGN
 from semcom_bench.data.base import Sample
 from semcom_bench.errors import UserError
+from semcom_bench.methods.semantic.maps import MapSender
 from semcom_bench.semantics import (
     CODECS,
     FDS,
-    SemanticSender,
     SemanticSide,
     decode_code,
     decode_semantics,
@@ -143,9 +143,9 @@ def test_side_bits_are_counted_exactly():
     assert p.side.present == (1, 7, 8, 11, 23, 24, 26)
     assert present_list_bits(k, 35) == 6 + k * 6  # count field ceil(log2 36)=6, index ceil(log2 35)=6
     assert p.side_bits == 6 + 6 * k + 1 + 2 * 16 + 32
-    payload = p.to_payload()
-    assert payload.source_bits == p.map_bits and payload.side_bits == p.side_bits
-    assert payload.channel_uses == (k + 1) * 48 * 96 // 2
+    payload, = MapSender(35).transmit_batch([s], [torch.Generator()])
+    assert payload.source_bits == p.map_bits and payload.side_bits == p.side_bits and payload.side == p.side
+    assert payload.channel_uses == (k + 1) * 48 * 96 // 2 and payload.scale == p.side.scale
     assert SemanticSide.from_dict(p.side.to_dict()) == p.side
 
 
@@ -185,11 +185,10 @@ def test_peak_power_gives_the_papers_noise_on_the_maps():
 
 def test_batch_decoding_and_sender_object():
     samples = [street_sample(seed=i) for i in range(3)]
-    sender = SemanticSender(num_classes=34)
-    payloads = [sender(s) for s in samples]
+    payloads = MapSender(num_classes=34).transmit_batch(samples, [torch.Generator() for _ in samples])
     g = torch.Generator().manual_seed(0)
     rxs = [AWGN()(p.symbols, 20.0, g) for p in payloads]
-    batch = decode_semantics(rxs, [p.to_payload().side for p in payloads])
+    batch = decode_semantics(rxs, [p.side for p in payloads])
     assert batch.shape == (3, 35, 48, 96) and batch.dtype == torch.float32
 
 
@@ -318,10 +317,10 @@ def test_gesco_code_channel_adds_the_official_sigma_to_the_transmitted_maps():
     from semcom_bench.channels.gesco_code import GescoCode
 
     s = street_sample(96, 192)
-    payload = encode_semantics(s, 34).to_payload()
-    assert payload.side["scale"] == payload.side["semantics"].scale
-    rx = GescoCode()(payload.symbols, 10, torch.Generator().manual_seed(0), payload_scale=payload.side["scale"])
-    side = payload.side["semantics"]
+    payload, = MapSender(34).transmit_batch([s], [torch.Generator()])
+    assert payload.scale == payload.side.scale
+    rx = GescoCode()(payload.symbols, 10, torch.Generator().manual_seed(0), payload_scale=payload.scale)
+    side = payload.side
     noise = decode_semantics(rx, side, fds=False) - semantic_maps(s.labels, 34, s.instances)
     assert abs(float(noise[list(side.present) + [34]].std()) - GESCO_SIGMA[10]) < 0.01
     assert float(noise[[c for c in range(34) if c not in side.present]].abs().max()) == 0.0

@@ -8,6 +8,7 @@ from semcom_bench.channels.base import Channel, ChannelState, Received, complex_
 from semcom_bench.registry import channels
 
 
+@channels.register(summary="additive white Gaussian noise, Es/N0 per complex symbol")
 class AWGN(Channel):
     """y = x + n, n ~ CN(0, N0), N0 = 10^(-snr_db/10) for unit-power x.
 
@@ -31,8 +32,3 @@ class AWGN(Channel):
         no = snr_db_to_noise_power(snr_db)
         noise = complex_normal(tuple(symbols.shape), no, generator)
         return Received(symbols.to(torch.complex64) + noise, ChannelState.uniform(snr_db, no, symbols.shape))
-
-
-@channels.register("awgn", version=AWGN.version, summary="additive white Gaussian noise, Es/N0 per complex symbol")
-def awgn() -> AWGN:
-    return AWGN()

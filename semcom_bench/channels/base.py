@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from semcom_bench.components import Component
+
 SNR_DEFINITION = "Es/N0 per complex symbol, Es=1 (dB)"
 
 
@@ -66,21 +68,23 @@ class Received:
     state: ChannelState
 
 
-class Channel:
-    """Base class. Subclasses implement :meth:`realise` and :meth:`apply`.
+class Channel(Component):
+    """Base class. Subclasses implement :meth:`realise` and :meth:`apply`; their constructor's
+    keyword-only arguments are their parameters (:mod:`semcom_bench.components`).
 
     ``channel(x, snr_db, generator)`` draws a realisation and applies it; every random draw
     comes from ``generator``, so the same generator state gives the same received symbols.
     """
 
-    name: str = "channel"
-    version: str = "1"
+    name = "channel"
+    version = "1"
     #: what ``snr_db`` means for this channel; recorded with every result
     snr_definition: str = SNR_DEFINITION
 
-    def params(self) -> dict[str, Any]:
-        """Parameters that change the output (part of the cache key)."""
-        return {}
+    def identity(self) -> dict[str, Any]:
+        """Everything about the channel that determines its output for given symbols and SNR."""
+        return {"channel": self.name, "version": self.version, "params": self.params(),
+                "snr_definition": self.snr_definition}
 
     def realise(self, num_symbols: int, snr_db: float, generator: torch.Generator) -> Any:
         """Draw the channel realisation for ``num_symbols`` complex channel uses."""

@@ -52,6 +52,12 @@ def gesco_sigma(snr_db: float) -> float:
     )
 
 
+@channels.register(
+    summary="official GESCO code's noise: real N(0, sigma^2) on the un-normalised payload, sigma from its table "
+    "{100:0, 30:.05, 25:.08, 20:.13, 15:.22, 10:.36, 5:.6, 1:.9}; keys are labels, not Es/N0 "
+    "(10log10(1/sigma^2) = 26.0..0.9 dB for keys 30..1)",
+    snr_values="100,30,25,20,15,10,5,1",
+)
 class GescoCode(Channel):
     """Real Gaussian noise of std ``σ(snr_db)`` on the un-normalised payload.
 
@@ -94,15 +100,3 @@ class GescoCode(Channel):
         }
         state = ChannelState.uniform(snr_db, noise_var, symbols.shape, info)
         return Received((noisy / scale).to(torch.complex64), state)
-
-
-@channels.register(
-    "gesco-code",
-    version=GescoCode.version,
-    summary="official GESCO code's noise: real N(0, sigma^2) on the un-normalised payload, sigma from its table "
-    "{100:0, 30:.05, 25:.08, 20:.13, 15:.22, 10:.36, 5:.6, 1:.9}; keys are labels, not Es/N0 "
-    "(10log10(1/sigma^2) = 26.0..0.9 dB for keys 30..1)",
-    snr_values="100,30,25,20,15,10,5,1",
-)
-def gesco_code() -> GescoCode:
-    return GescoCode()

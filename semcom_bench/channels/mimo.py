@@ -30,14 +30,13 @@ stream uses; the number of MIMO channel uses is ``ceil(N / M)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from semcom_bench.channels.base import Channel, ChannelState, Received, complex_normal, snr_db_to_noise_power
 from semcom_bench.channels.equalizers import equalize
-from semcom_bench.channels.rayleigh import check_block, check_equalizer
-from semcom_bench.errors import UserError
+from semcom_bench.channels.rayleigh import Equalizer
+from semcom_bench.components import Annotated, Doc, RunContext
 from semcom_bench.registry import channels
 
 MAX_ANTENNAS = 64
@@ -87,13 +86,10 @@ class MimoRealisation:
         return self.singular_values[self.block_index()].reshape(-1)[: self.num_symbols]
 
 
+@channels.register(summary="MxM i.i.d. Rayleigh MIMO, SVD precoding/combining into M streams, per-stream MMSE "
+                   "(default) or ZF; SNR = Es/N0 per complex symbol per stream, transmit power M*Es per channel use")
 class Mimo(Channel):
     """M×M i.i.d. Rayleigh MIMO, SVD precoding/combining, per-stream ZF/MMSE equalisation.
-
-    Parameters:
-        antennas: M, transmit = receive antennas (default 2).
-        block: channel uses (M-symbol vectors) per channel matrix (default 1).
-        equalizer: "mmse" (default) or "zf", applied per stream.
 
     Input: (N,) complex64 unit-power symbols; SNR in dB (Es/N0 per complex symbol per
     stream). Output: :class:`Received` with (N,) complex64 equalised symbols in input order;
@@ -105,16 +101,12 @@ class Mimo(Channel):
     name = "mimo"
     version = "1"
 
-    def __init__(self, antennas: int = 2, block: int = 1, equalizer: str = "mmse"):
-        if isinstance(antennas, bool) or not isinstance(antennas, (int, float)) or antennas != int(antennas) \
-                or not 1 <= antennas <= MAX_ANTENNAS:
-            raise UserError(f"antennas must be an integer in [1, {MAX_ANTENNAS}], got {antennas!r}")
-        self.antennas = int(antennas)
-        self.block = check_block(block)
-        self.equalizer = check_equalizer(equalizer)
-
-    def params(self) -> dict[str, Any]:
-        return {"antennas": self.antennas, "block": self.block, "equalizer": self.equalizer}
+    def __init__(self, context: RunContext | None = None, *,
+                 antennas: Annotated[int, Doc("M, transmit = receive antennas", low=1, high=MAX_ANTENNAS)] = 2,
+                 block: Annotated[int, Doc("channel uses (M-symbol vectors) per channel matrix", low=1)] = 1,
+                 equalizer: Equalizer = "mmse"):
+        super().__init__(context)
+        self.antennas, self.block, self.equalizer = antennas, block, equalizer
 
     def realise(self, num_symbols: int, snr_db: float, generator: torch.Generator) -> MimoRealisation:
         """Draw ``ceil(ceil(N / M) / block)`` matrices with i.i.d. CN(0, 1) entries; SVD them."""
@@ -164,14 +156,3 @@ class Mimo(Channel):
             },
         )
         return Received(x_hat, state)
-
-
-@channels.register(
-    "mimo",
-    version=Mimo.version,
-    summary="MxM i.i.d. Rayleigh MIMO, SVD precoding/combining into M streams, per-stream MMSE (default) "
-    "or ZF; SNR = Es/N0 per complex symbol per stream, transmit power M*Es per channel use",
-    params="antennas=2, block=1 (channel uses per matrix), equalizer=mmse|zf",
-)
-def mimo(antennas: int = 2, block: int = 1, equalizer: str = "mmse") -> Mimo:
-    return Mimo(antennas=antennas, block=block, equalizer=equalizer)

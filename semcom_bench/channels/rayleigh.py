@@ -22,30 +22,13 @@ both equalisers and the variances precisely):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from semcom_bench.channels.base import Channel, ChannelState, Received, complex_normal, snr_db_to_noise_power
 from semcom_bench.channels.equalizers import equalize
-from semcom_bench.errors import UserError
+from semcom_bench.components import Annotated, Doc, Literal, RunContext
 from semcom_bench.registry import channels
-
-EQUALIZERS = ("mmse", "zf")
-
-
-def check_block(block: Any, what: str = "block") -> int:
-    """Validate a coherence length (a positive integer) or raise a one-line UserError."""
-    if isinstance(block, bool) or not isinstance(block, (int, float)) or block != int(block) or block < 1:
-        raise UserError(f"{what} must be a positive integer (symbols per fading block), got {block!r}")
-    return int(block)
-
-
-def check_equalizer(equalizer: Any) -> str:
-    if equalizer not in EQUALIZERS:
-        raise UserError(f"equalizer must be one of {', '.join(EQUALIZERS)}, got {equalizer!r}")
-    return str(equalizer)
-
 
 @dataclass
 class FadingRealisation:
@@ -66,12 +49,13 @@ class FadingRealisation:
         return self.gains.repeat_interleave(self.block)[: self.num_symbols]
 
 
+Equalizer = Annotated[Literal["mmse", "zf"], Doc("equaliser with perfect CSI: mmse (biased MMSE estimate) or zf")]
+
+
+@channels.register(summary="flat Rayleigh fading h~CN(0,1), perfect CSI, MMSE (default) or ZF equalisation; "
+                   "SNR = average Es/N0 per complex symbol")
 class Rayleigh(Channel):
     """Flat Rayleigh fading, perfect CSI, ZF/MMSE equalisation.
-
-    Parameters:
-        block: symbols per fading coefficient (int >= 1, default 1).
-        equalizer: "mmse" (default) or "zf".
 
     Input: (N,) complex64 unit-power symbols; SNR in dB (Es/N0 per complex symbol, average
     over the fading). Output: :class:`Received` with (N,) complex64 equalised symbols and a
@@ -82,12 +66,11 @@ class Rayleigh(Channel):
     name = "rayleigh"
     version = "1"
 
-    def __init__(self, block: int = 1, equalizer: str = "mmse"):
-        self.block = check_block(block)
-        self.equalizer = check_equalizer(equalizer)
-
-    def params(self) -> dict[str, Any]:
-        return {"block": self.block, "equalizer": self.equalizer}
+    def __init__(self, context: RunContext | None = None, *,
+                 block: Annotated[int, Doc("symbols per fading coefficient (1: a new draw per symbol)", low=1)] = 1,
+                 equalizer: Equalizer = "mmse"):
+        super().__init__(context)
+        self.block, self.equalizer = block, equalizer
 
     def realise(self, num_symbols: int, snr_db: float, generator: torch.Generator) -> FadingRealisation:
         """Draw ``ceil(num_symbols / block)`` coefficients ``CN(0, 1)`` from ``generator``."""
@@ -117,14 +100,3 @@ class Rayleigh(Channel):
             info={"equalizer": self.equalizer, "block": self.block, "gain": gain, "unbiased_noise_var": unbiased},
         )
         return Received(x_hat, state)
-
-
-@channels.register(
-    "rayleigh",
-    version=Rayleigh.version,
-    summary="flat Rayleigh fading h~CN(0,1), perfect CSI, MMSE (default) or ZF equalisation; "
-    "SNR = average Es/N0 per complex symbol",
-    params="block=1 (symbols per coefficient), equalizer=mmse|zf",
-)
-def rayleigh(block: int = 1, equalizer: str = "mmse") -> Rayleigh:
-    return Rayleigh(block=block, equalizer=equalizer)

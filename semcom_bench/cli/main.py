@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -47,19 +46,12 @@ def _root(
     """
 
 
-def set_threads(threads: Optional[int]) -> None:
-    """Use ``threads`` torch threads (default: all cores)."""
-    import torch
-
-    n = threads or int(os.environ.get("SEMCOM_THREADS", 0)) or (os.cpu_count() or 1)
-    torch.set_num_threads(n)
-
-
 @command(app, epilog="""**Examples**
 
     semcom-bench run --grid psnr
     semcom-bench run --grid snr --methods full-image --channels awgn --limit 4
     semcom-bench run --values 0:20:2 --metrics psnr,ssim
+    semcom-bench run --metrics "miou(evaluator=embedded),psnr" --limit 8
     semcom-bench run --config paper.toml --out results/paper
 """)
 def run(
@@ -68,7 +60,7 @@ def run(
     values: Optional[str] = typer.Option(None, help="Any other grid in dB: '0,5,10' or start:stop:step '0:20:2'."),
     methods: Optional[str] = typer.Option(None, help="Comma-separated methods, with parameters as name(k=v). Default: gesco,sdm,full-image."),
     channels: Optional[str] = typer.Option(None, help="Comma-separated channels. Default: awgn."),
-    metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics. Default: psnr,ssim,ms-ssim,bits,miou,miou-set,detection,depth,fid,kid,lpips,clip (those whose weights are missing are skipped with the fix)."),
+    metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics, with parameters as name(k=v), e.g. 'miou(evaluator=embedded),lpips(net=vgg)'. Default: psnr,ssim,ms-ssim,bits,miou,miou-set,detection,depth,fid,kid,lpips,clip (those whose weights are missing are skipped with the fix)."),
     dataset: Optional[str] = typer.Option(None, help="Data set, with parameters as name(k=v). Default: synthetic-streets."),
     limit: Optional[int] = typer.Option(None, help="Use only the first N samples (results are marked limited)."),
     seed: Optional[str] = typer.Option(None, help="Seed or comma-separated seeds. Default: 0."),
@@ -82,11 +74,10 @@ def run(
     from semcom_bench import api
     from semcom_bench.progress import rich_progress
 
-    set_threads(threads)
     file = api.load_toml(config) if config else None
     cfg = api.build_config(
         file, grid=grid, values=values, methods=methods, channels=channels, metrics=metrics, dataset=dataset,
-        limit=limit, seeds=seed, out=out, cache_dir=cache_dir, device=device, batch_size=batch_size,
+        limit=limit, seeds=seed, out=out, cache_dir=cache_dir, device=device, batch_size=batch_size, threads=threads,
     )
     n_cells = len(cfg.methods) * len(cfg.channels) * len(cfg.values) * len(cfg.seeds)
     err_console.print(
@@ -196,12 +187,22 @@ def list_(
         table = Table(title=name, title_justify="left")
         for col in ("name", "version", "summary", "metadata"):
             table.add_column(col)
+        options = []
         for e in reg.entries():
             meta = ", ".join(f"{k}={v}" for k, v in e.meta.items())
             if e.aliases:
                 meta = f"aliases={'/'.join(e.aliases)}" + (", " + meta if meta else "")
+            if not e.origin.startswith("semcom_bench."):
+                meta = f"plugin={e.origin}" + (", " + meta if meta else "")
             table.add_row(e.name, e.version, e.summary, meta)
+            if e.is_class and e.parameters():
+                options.append(f"{e.name}(" + ", ".join(p.name for p in e.parameters()) + ")")
+                options += [f"    {p.describe()}" for p in e.parameters()]
         out_console.print(table)
+        if options:
+            say(f"{name} parameters (name=default (accepted): meaning):")
+            for line in options:
+                say(f"  {line}")
     if kind in (None, "grids"):
         table = Table(title="grids", title_justify="left")
         table.add_column("name")
@@ -241,5 +242,3 @@ for _name, _module in SUBCOMMANDS:
     import importlib
 
     app.add_typer(importlib.import_module(_module).app, name=_name)
-
-importlib.import_module("semcom_bench.cli.compare").register(app)

@@ -66,6 +66,7 @@ def _import_declaring_modules() -> list[str]:
 
 def _list(offline: bool, dataset_name: str) -> None:
     from semcom_bench import registry, weights
+    from semcom_bench.components import RunContext
     from semcom_bench.specs import parse_spec
 
     if offline:
@@ -134,8 +135,7 @@ def _list(offline: bool, dataset_name: str) -> None:
                 continue
             reason = None
             if kind == "metric":  # cheap to build; unavailable() also checks packages
-                metric = reg.create(entry.name)
-                metric.dataset = data  # evaluators are chosen per data set, as in a run
+                metric = reg.create(entry.name, RunContext(dataset=data))  # evaluators depend on the data set
                 reason = metric.unavailable()
             else:
                 missing = [n for n in needs if n in weights.WEIGHTS and weights.find(n) is None]

@@ -11,7 +11,7 @@ Checkpoints follow the official guided-diffusion layout in the output folder:
 ``model_NNNNNN.pt`` (weights), ``ema_<decay>_NNNNNN.pt`` (EMA weights) and ``opt_NNNNNN.pt``
 (optimizer, random state and step, for ``resume``), plus ``config.json``. ``export`` writes the
 fp16 EMA weights and a JSON (network, diffusion and model-grid settings, the recipe and its
-provenance) that :mod:`semcom_bench.methods.gesco` loads.
+provenance) that :mod:`semcom_bench.methods.semantic.gesco` loads.
 
 All randomness (batches, PSNRs, label drop, timesteps, noise) comes from one generator seeded
 with ``seed`` on the training device, so a run is reproducible on the same device, and a run
@@ -234,7 +234,7 @@ def _git_commit() -> str:
 
 def init_weights_path(init: str) -> Path:
     """The weights file of ``--init``: a shipped network (``gesco``, ``gesco-fds``, ``sdm``) or a path."""
-    from semcom_bench.methods.gesco import EMBEDDED
+    from semcom_bench.methods.semantic.gesco import EMBEDDED
 
     if init in EMBEDDED:
         from semcom_bench.weights import resolve

@@ -1,5 +1,6 @@
-"""Transmission methods: what crosses the channel and how the receiver rebuilds the image."""
+"""Transmission methods, by family: :mod:`.classical` (the image itself) and :mod:`.semantic`
+(semantic maps); the contract is in :mod:`.base`."""
 
-from semcom_bench.methods.base import Method, Payload
+from semcom_bench.methods.base import Delivery, Method, Payload, Sender
 
-__all__ = ["Method", "Payload"]
+__all__ = ["Delivery", "Method", "Payload", "Sender"]

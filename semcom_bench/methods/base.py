@@ -1,15 +1,35 @@
-"""The method contract: ``transmit`` a sample into channel symbols, ``receive`` an image."""
+"""The method contract: a sender that turns samples into channel symbols, a receiver that
+turns what arrives back into images, both batched.
+
+One image's journey (:mod:`semcom_bench.runner` drives it)::
+
+    sender.transmit_batch(samples, rngs)      -> [Payload]   symbols, side information, bits
+    channel(payload.symbols, snr, rng, scale) -> Received    noisy (equalised) symbols, state
+    method.receive_batch([Delivery], rngs)    -> [image]     (H, W, 3) uint8 RGB
+
+Each stage draws from its own random stream (``rngs`` are one ``torch.Generator`` per
+image): the sender's is keyed by the sample and the sender, the channel's by what the channel
+sees (sample, channel, SNR, seed) and the receiver's by the sample, channel, SNR and seed,
+never by the method. So within a run, methods that share a sender receive identical symbols,
+and diffusion receivers start from identical noise: every run is a paired comparison.
+
+A method is a :class:`Method` subclass registered with ``@methods.register``: its
+constructor's keyword-only parameters are its options (:mod:`semcom_bench.components`), it
+sets ``self.sender`` and implements :meth:`Method.receive_batch`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from semcom_bench.channels.base import Received
+from semcom_bench.components import Component, RunContext
 from semcom_bench.data.base import Sample
+from semcom_bench.hashing import hash_obj
 
 
 @dataclass
@@ -17,22 +37,28 @@ class Payload:
     """What the sender puts on the channel for one image.
 
     Attributes:
-        symbols: (N,) complex64, unit average power: the analog or modulated channel input.
-            N is the number of complex channel uses.
-        side: side information the receiver gets error-free (image size, scales, the list of
-            present classes...). It must be small and is counted in ``side_bits``.
-        source_bits: bits of the source representation carried by ``symbols`` (e.g. 8 bits
-            per pixel and colour for an uncompressed image, the compressed map size).
-        side_bits: bits needed to send ``side``.
+        symbols: (N,) complex64, unit average power (unless the sender's convention says
+            otherwise, e.g. the paper's peak power): the channel input. N = complex channel uses.
+        source_bits: bits of the source representation the symbols carry (8 bits per pixel
+            and colour for an uncompressed image, the compressed map size...).
+        side_bits: bits of ``side``, sent error-free.
+        side: the side information the receiver gets error-free, typed by the sender (image
+            shape, the present classes...). Never the original sample.
+        scale: the pre-normalisation scale: ``symbols * scale`` are the sender's own real
+            pairs (see :mod:`semcom_bench.symbols`), or None when the symbols are not a scaled
+            real payload (QAM). Channels defined on the un-normalised payload (``gesco-code``)
+            add their noise there.
     """
 
     symbols: torch.Tensor
-    side: dict[str, Any] = field(default_factory=dict)
-    source_bits: int = 0
-    side_bits: int = 0
+    source_bits: int
+    side_bits: int
+    side: Any = None
+    scale: float | None = None
 
     @property
     def channel_uses(self) -> int:
+        """Complex channel uses N."""
         return int(self.symbols.numel())
 
     @property
@@ -40,37 +66,65 @@ class Payload:
         return int(self.source_bits + self.side_bits)
 
 
-class Method:
-    """Base class of every transmission method.
+@dataclass
+class Delivery:
+    """What reaches the receiver for one image.
 
-    A subclass implements :meth:`transmit` and :meth:`receive` (or :meth:`receive_batch` for
-    batched generative receivers). The receiver sees only the received symbols, the channel
-    state and ``payload.side`` — never the original sample.
+    Attributes:
+        received: the channel output ((N,) complex64 symbols, equalised where the channel has
+            CSI) and the channel state.
+        side: the payload's error-free side information.
     """
 
-    name: str = "method"
-    version: str = "1"
-    #: set by the runner before use: "cpu" / "cuda", and the data set being sent
-    device: str = "cpu"
-    dataset: Any = None
+    received: Received
+    side: Any
 
-    def params(self) -> dict[str, Any]:
-        """Parameters that change the output (part of the cache key)."""
+
+class Sender:
+    """Turns samples into payloads. Subclasses implement :meth:`transmit_batch`.
+
+    Senders of the same :meth:`identity` produce the same symbols for the same sample: the
+    runner keys the sender's random stream by it.
+    """
+
+    name: str = "sender"
+    version: str = "1"
+
+    def settings(self) -> dict[str, Any]:
+        """Everything besides name and version that changes the symbols."""
         return {}
+
+    def identity(self) -> dict[str, Any]:
+        return {"sender": self.name, "version": self.version, **self.settings()}
+
+    def key(self) -> str:
+        return hash_obj(self.identity())
+
+    def transmit_batch(self, samples: list[Sample], rngs: list[torch.Generator]) -> list[Payload]:
+        """One payload per sample; ``rngs[i]`` is sample i's sender stream."""
+        raise NotImplementedError
+
+
+class Method(Component):
+    """A sender and a receiver.
+
+    Subclasses set ``self.sender`` in their constructor and implement :meth:`receive_batch`.
+    The receiver sees only :class:`Delivery` items, never the original sample.
+    """
+
+    sender: Sender
+
+    def __init__(self, context: RunContext | None = None):
+        super().__init__(context)
 
     def checkpoint_hash(self) -> str | None:
         """Content hash of the weights the method uses, or None if it has none."""
         return None
 
-    def transmit(self, sample: Sample, generator: torch.Generator) -> Payload:
-        raise NotImplementedError
+    def transmit_batch(self, samples: list[Sample], rngs: list[torch.Generator]) -> list[Payload]:
+        return self.sender.transmit_batch(samples, rngs)
 
-    def receive(self, side: dict[str, Any], received: Received, generator: torch.Generator) -> np.ndarray:
-        """Rebuild the image: (H, W, 3) uint8 RGB of the original's size."""
+    def receive_batch(self, deliveries: list[Delivery], rngs: list[torch.Generator]) -> list[np.ndarray]:
+        """One (H, W, 3) uint8 RGB image per delivery, the original's size; ``rngs[i]`` is
+        image i's receiver stream."""
         raise NotImplementedError
-
-    def receive_batch(
-        self, items: list[tuple[dict[str, Any], Received]], generators: list[torch.Generator]
-    ) -> list[np.ndarray]:
-        """Rebuild several images; override to batch a network. Default: one at a time."""
-        return [self.receive(side, rx, g) for (side, rx), g in zip(items, generators)]

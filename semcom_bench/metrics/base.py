@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from semcom_bench.components import Component
 from semcom_bench.data.base import Sample
 
 
@@ -25,8 +27,9 @@ class Scored:
     record: dict[str, Any]
 
 
-class Metric:
-    """Base class of every metric.
+class Metric(Component):
+    """Base class of every metric; its constructor's keyword-only arguments are its parameters
+    (:mod:`semcom_bench.components`), and they enter its cache key.
 
     Attributes:
         name: registry name.
@@ -36,14 +39,26 @@ class Metric:
             (e.g. depth: ``absrel``, ``rmse``, ``delta1``).
     """
 
-    name: str = "metric"
-    version: str = "1"
+    name = "metric"
+    version = "1"
     level: str = "image"
     outputs: dict[str, bool] = {}
-    #: set by the runner before scoring: "cpu" / "cuda", and the data set being scored
-    device: str = "cpu"
-    dataset: Any = None
-    cache_dir: Any = None
+
+    @property
+    def cache_dir(self) -> Path | None:
+        """The run's cache folder (set-level metrics keep reference statistics there)."""
+        return self.context.cache_dir
+
+    @classmethod
+    def listing(cls) -> dict[str, Any]:
+        """What ``semcom-bench list`` shows besides the summary: level and direction."""
+        directions = set(cls.outputs.values())
+        lower = directions.pop() if len(directions) == 1 else "per output"
+        return {"level": cls.level, "lower_better": lower}
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that determines the metric's values: name, version, parameters, fingerprint."""
+        return {"metric": self.name, "version": self.version, "params": self.params(), **self.fingerprint()}
 
     def unavailable(self) -> str | None:
         """None when the metric can run here, else a one-line reason with the fix."""

@@ -6,6 +6,7 @@ from semcom_bench.metrics.base import Metric, Scored
 from semcom_bench.registry import metrics
 
 
+@metrics.register(summary="bits and complex channel uses per image, bandwidth ratio k/n", weights=None)
 class Bits(Metric):
     """Read from the reconstruction's record:
 
@@ -25,8 +26,3 @@ class Bits(Metric):
             k = it.record["channel_uses"]
             out.append({"bits": float(it.record["bits"]), "channel_uses": float(k), "bandwidth_ratio": k / n})
         return out
-
-
-@metrics.register("bits", version=Bits.version, summary="bits and complex channel uses per image, bandwidth ratio k/n", lower_better=True, level="image", weights=None)
-def bits() -> Bits:
-    return Bits()

@@ -60,6 +60,7 @@ import numpy as np
 
 from semcom_bench import weights
 from semcom_bench.cache import atomic_write_bytes
+from semcom_bench.components import Annotated, Doc, Literal, RunContext
 from semcom_bench.hashing import hash_obj
 from semcom_bench.metrics.base import Metric, Scored
 from semcom_bench.registry import metrics
@@ -464,21 +465,22 @@ def _warn_once(tag: str, message: str) -> None:
 class _InceptionSetMetric(Metric):
     """Shared plumbing of FID and KID: extractor, reference statistics, availability.
 
-    Attributes:
-        resize: resize mode to 299 x 299 (see :data:`RESIZE_MODES`).
-        weights_path: explicit weights file, else the usual resolution order.
-        cache_dir: where reference statistics go; ``None`` means the default cache folder
-            (``$SEMCOM_CACHE`` or ``~/.cache/semcom-bench``).
+    Reference statistics go to the run context's cache folder (without one, the default
+    cache folder: ``$SEMCOM_CACHE`` or ``~/.cache/semcom-bench``).
     """
 
     level = "set"
-    cache_dir: Path | None = None
 
-    def __init__(self, resize: str = DEFAULT_RESIZE, weights_path: str | Path | None = None):
-        if resize not in RESIZE_MODES:
-            from semcom_bench.errors import UserError
-
-            raise UserError(f"unknown resize mode {resize!r} for {self.name}; choose {', '.join(RESIZE_MODES)}")
+    def __init__(
+        self,
+        context: RunContext | None = None,
+        *,
+        resize: Annotated[Literal["tf1-bilinear", "bilinear-antialias"],
+                          Doc("resize mode to 299x299 (moves FID: recorded)")] = DEFAULT_RESIZE,
+        weights_path: Annotated[Path | None, Doc("explicit Inception weights file, else the usual resolution "
+                                                 "order")] = None,
+    ):
+        super().__init__(context)
         self.resize = resize
         self.weights_path = weights_path
         self._extractor: Any = None  # tests may put a stand-in here
@@ -543,6 +545,8 @@ class _InceptionSetMetric(Metric):
         return ref, fake
 
 
+@metrics.register(summary="Fréchet Inception distance, 2048-d pool3, resized to 299 (tf1-bilinear)",
+                  weights=(FID_INCEPTION.name,), features=FEATURE_DIM)
 class FID(_InceptionSetMetric):
     """Fréchet Inception distance between the originals and the reconstructions of one cell."""
 
@@ -555,6 +559,8 @@ class FID(_InceptionSetMetric):
         return {"fid": fid_from_features(ref.features, fake)}
 
 
+@metrics.register(summary="kernel Inception distance (unbiased; subset size adapts to small sets)",
+                  weights=(FID_INCEPTION.name,), features=FEATURE_DIM)
 class KID(_InceptionSetMetric):
     """Kernel Inception distance (unbiased MMD², cubic polynomial kernel) of one cell."""
 
@@ -566,16 +572,3 @@ class KID(_InceptionSetMetric):
         ref, fake = self.features(items)
         mean, _, _ = kid_from_features(ref.features, fake)
         return {"kid": mean}
-
-
-_META = dict(lower_better=True, level="set", weights=(FID_INCEPTION.name,), resize=DEFAULT_RESIZE, features=FEATURE_DIM)
-
-
-@metrics.register("fid", version=FID.version, summary="Fréchet Inception distance, 2048-d pool3, resized to 299 (tf1-bilinear)", **_META)
-def fid(resize: str = DEFAULT_RESIZE, weights_path: str | None = None) -> FID:
-    return FID(resize, weights_path)
-
-
-@metrics.register("kid", version=KID.version, summary="kernel Inception distance (unbiased; subset size adapts to small sets)", **_META)
-def kid(resize: str = DEFAULT_RESIZE, weights_path: str | None = None) -> KID:
-    return KID(resize, weights_path)

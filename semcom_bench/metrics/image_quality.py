@@ -14,6 +14,7 @@ def _to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).to(torch.float32)
 
 
+@metrics.register(summary="peak signal-to-noise ratio (dB, range 255)", weights=None)
 class PSNR(Metric):
     """Peak signal-to-noise ratio (dB) over all pixels and channels, data range 255.
 
@@ -34,6 +35,7 @@ class PSNR(Metric):
         return out
 
 
+@metrics.register(summary="structural similarity (11x11 Gaussian, σ=1.5)", weights=None)
 class SSIM(Metric):
     """Structural similarity (Gaussian window 11, σ 1.5, data range 255), averaged over RGB."""
 
@@ -50,6 +52,7 @@ class SSIM(Metric):
         return [{"ssim": float(v)} for v in values]
 
 
+@metrics.register(summary="multi-scale SSIM (as many of the 5 scales as the size allows)", weights=None)
 class MSSSIM(Metric):
     """Multi-scale SSIM with the standard 5 scales; needs the short side >= 161 px.
 
@@ -91,18 +94,3 @@ class MSSSIM(Metric):
 
     def unavailable(self) -> str | None:
         return None
-
-
-@metrics.register("psnr", version=PSNR.version, summary="peak signal-to-noise ratio (dB, range 255)", lower_better=False, level="image", weights=None)
-def psnr() -> PSNR:
-    return PSNR()
-
-
-@metrics.register("ssim", version=SSIM.version, summary="structural similarity (11x11 Gaussian, σ=1.5)", lower_better=False, level="image", weights=None)
-def ssim() -> SSIM:
-    return SSIM()
-
-
-@metrics.register("ms-ssim", version=MSSSIM.version, summary="multi-scale SSIM (as many of the 5 scales as the size allows)", lower_better=False, level="image", weights=None)
-def ms_ssim() -> MSSSIM:
-    return MSSSIM()

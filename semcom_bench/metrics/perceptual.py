@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from semcom_bench import weights
+from semcom_bench.components import Annotated, Doc, Literal, RunContext
 from semcom_bench.metrics.base import Metric, Scored
 from semcom_bench.registry import metrics
 
@@ -126,23 +127,28 @@ def build_lpips(net: str, backbone_path: Path, heads_path: Path, device: str = "
     return model.to(device).eval()
 
 
+Net = Annotated[Literal["alex", "vgg"], Doc("LPIPS backbone: alex (AlexNet, as the DDSC evaluation) or vgg (VGG16)")]
+BackbonePath = Annotated[Path | None, Doc("explicit torchvision backbone weights file")]
+
+
+@metrics.register(summary="LPIPS v0.1, AlexNet backbone by default (as the DDSC evaluation); net=vgg for VGG16",
+                  weights=(BACKBONES["alex"].name, HEADS["alex"].name))
 class LPIPS(Metric):
-    """Learned perceptual image patch similarity (v0.1) between original and reconstruction."""
+    """Learned perceptual image patch similarity (v0.1) between original and reconstruction.
+
+    The output is ``lpips`` for the AlexNet backbone and ``lpips-vgg`` for VGG16.
+    """
 
     name = "lpips"
     version = "1"
     outputs = {"lpips": True}
 
-    def __init__(self, net: str = "alex", backbone_path: str | Path | None = None):
-        if net not in BACKBONES:
-            from semcom_bench.errors import UserError
-
-            raise UserError(f"unknown LPIPS network {net!r}; choose {', '.join(BACKBONES)}")
+    def __init__(self, context: RunContext | None = None, *, net: Net = "alex", backbone_path: BackbonePath = None):
+        super().__init__(context)
         self.net = net
         self.backbone_path = backbone_path
-        if net != "alex":
-            self.name = f"lpips-{net}"
-            self.outputs = {self.name: True}
+        self.output = "lpips" if net == "alex" else f"lpips-{net}"
+        self.outputs = {self.output: True}
         self._model: Any = None
 
     def unavailable(self) -> str | None:
@@ -188,7 +194,7 @@ class LPIPS(Metric):
             b = torch.from_numpy(it.recon).permute(2, 0, 1)[None].float() / 255.0
             with torch.no_grad():
                 value = model(a.to(self.device), b.to(self.device), normalize=True)
-            out.append({self.name: float(value.flatten()[0])})
+            out.append({self.output: float(value.flatten()[0])})
         return out
 
 
@@ -239,6 +245,7 @@ def load_clip(folder: Path, device: str = "cpu") -> tuple[Any, Any]:
     return model.to(device).eval(), processor
 
 
+@metrics.register(summary="CLIP ViT-B/32 image-image cosine similarity", weights=(CLIP_B32.name,))
 class CLIPSimilarity(Metric):
     """Cosine similarity of CLIP image embeddings of the original and the reconstruction."""
 
@@ -246,7 +253,9 @@ class CLIPSimilarity(Metric):
     version = "1"
     outputs = {"clip": False}
 
-    def __init__(self, model_path: str | Path | None = None):
+    def __init__(self, context: RunContext | None = None, *,
+                 model_path: Annotated[Path | None, Doc("a CLIP ViT-B/32 Hugging Face model folder")] = None):
+        super().__init__(context)
         self.model_path = model_path
         self._loaded: tuple[Any, Any] | None = None
 
@@ -285,16 +294,11 @@ class CLIPSimilarity(Metric):
         return [{"clip": float(c)} for c in cos.cpu()]
 
 
-@metrics.register("lpips", version=LPIPS.version, summary="LPIPS v0.1, AlexNet backbone (as the DDSC evaluation)", lower_better=True, level="image", weights=(BACKBONES["alex"].name, HEADS["alex"].name))
-def lpips_alex(backbone_path: str | None = None) -> LPIPS:
-    return LPIPS("alex", backbone_path)
+@metrics.register(summary="LPIPS v0.1, VGG16 backbone (lpips with net=vgg)", weights=(BACKBONES["vgg"].name, HEADS["vgg"].name))
+class LPIPSVGG(LPIPS):
+    """``lpips`` with the VGG16 backbone by default."""
 
+    name = "lpips-vgg"
 
-@metrics.register("lpips-vgg", version=LPIPS.version, summary="LPIPS v0.1, VGG16 backbone", lower_better=True, level="image", weights=(BACKBONES["vgg"].name, HEADS["vgg"].name))
-def lpips_vgg(backbone_path: str | None = None) -> LPIPS:
-    return LPIPS("vgg", backbone_path)
-
-
-@metrics.register("clip", version=CLIPSimilarity.version, summary="CLIP ViT-B/32 image-image cosine similarity", lower_better=False, level="image", weights=(CLIP_B32.name,))
-def clip(model_path: str | None = None) -> CLIPSimilarity:
-    return CLIPSimilarity(model_path)
+    def __init__(self, context: RunContext | None = None, *, net: Net = "vgg", backbone_path: BackbonePath = None):
+        super().__init__(context, net=net, backbone_path=backbone_path)

@@ -25,10 +25,13 @@ networks on synthetic-streets, DRN-D-105 / MaskFormer / DETR / DPT on the real d
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from semcom_bench.components import Annotated, Doc, RunContext
+from semcom_bench.errors import UserError
 from semcom_bench.evaluators.spaces import IGNORE, BoxSpace, SegSpace
 from semcom_bench.metrics.base import Metric, Scored
 from semcom_bench.registry import metrics
@@ -159,19 +162,25 @@ def reference_depth(ref: np.ndarray, kind: str = "inverse", floor: float = 0.02)
 
 
 class _EvaluatorMetric(Metric):
-    """A metric that runs an evaluator network chosen from ``self.dataset``.
-
-    Args:
-        evaluator: evaluator name overriding the data set's default (see
-            :mod:`semcom_bench.evaluators.select`; also ``SEMCOM_SEGMENTER`` etc.).
-        weights: explicit path to the evaluator's weights (file or model folder).
-    """
+    """A metric that runs an evaluator network chosen from the run's data set."""
 
     task = "seg"
 
-    def __init__(self, evaluator: str | None = None, weights: str | None = None):
-        self.option = evaluator
-        self.explicit = weights
+    def __init__(
+        self,
+        context: RunContext | None = None,
+        *,
+        evaluator: Annotated[str | None, Doc("evaluator overriding the data set's default (also SEMCOM_SEGMENTER, "
+                                             "SEMCOM_DETECTOR, SEMCOM_DEPTH_ESTIMATOR); see semcom-bench weights")] = None,
+        weights: Annotated[Path | None, Doc("explicit path to the evaluator's weights (file or model folder)")] = None,
+    ):
+        from semcom_bench.evaluators import select
+
+        super().__init__(context)
+        if evaluator is not None and evaluator not in select.names(self.task):
+            raise UserError(f"parameter evaluator of metric {self.name!r} must be one of "
+                            f"{', '.join(select.names(self.task))}; got {evaluator!r}")
+        self.evaluator, self.weights = evaluator, weights
         self._fingerprint: dict[str, Any] | None = None
         self._fp_key: Any = None
 
@@ -182,7 +191,7 @@ class _EvaluatorMetric(Metric):
     def unavailable(self) -> str | None:
         from semcom_bench.evaluators import select
 
-        return select.unavailable(self.task, self.dataset_name, self.option, self.explicit)
+        return select.unavailable(self.task, self.dataset_name, self.evaluator, self.weights)
 
     def extra_fingerprint(self) -> dict[str, Any]:
         return {}
@@ -190,17 +199,32 @@ class _EvaluatorMetric(Metric):
     def fingerprint(self) -> dict[str, Any]:
         from semcom_bench.evaluators import select
 
-        key = (self.dataset_name, self.option, self.explicit, self.device)
+        key = (self.dataset_name, self.evaluator, self.weights, self.device)
         if self._fingerprint is None or self._fp_key != key:
-            self._fingerprint = {**select.identity(self.task, self.dataset_name, self.option, self.explicit),
+            self._fingerprint = {**select.identity(self.task, self.dataset_name, self.evaluator, self.weights),
                                  **self.extra_fingerprint()}
             self._fp_key = key
         return self._fingerprint
 
-    def evaluator(self) -> Any:
+    def load_evaluator(self) -> Any:
+        """The evaluator network (loaded once per process and device)."""
         from semcom_bench.evaluators import select
 
-        return select.load(self.task, self.dataset_name, self.device, self.option, self.explicit)
+        return select.load(self.task, self.dataset_name, self.device, self.evaluator, self.weights)
+
+
+def parse_size(size: Any, owner: str) -> tuple[int, int] | None:
+    """``"256x512"`` / ``(256, 512)`` / None -> (height, width) or None; a bad size is a UserError."""
+    if size is None:
+        return None
+    try:
+        parts = size.lower().split("x") if isinstance(size, str) else list(size)
+        h, w = (int(v) for v in parts)
+    except (TypeError, ValueError):
+        raise UserError(f"parameter eval_size of metric {owner!r} must be HEIGHTxWIDTH, e.g. 256x512; got {size!r}") from None
+    if h < 1 or w < 1:
+        raise UserError(f"parameter eval_size of metric {owner!r} must be positive, got {size!r}")
+    return h, w
 
 
 def _resize_nearest(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -213,11 +237,11 @@ def _resize_nearest(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 class _SegMetric(_EvaluatorMetric):
     task = "seg"
 
-    def __init__(self, evaluator: str | None = None, weights: str | None = None, eval_size: Sequence[int] | str | None = None):
-        super().__init__(evaluator, weights)
-        if isinstance(eval_size, str):
-            eval_size = tuple(int(v) for v in eval_size.lower().split("x"))
-        self.eval_size = tuple(int(v) for v in eval_size) if eval_size else None
+    def __init__(self, context: RunContext | None = None, *,
+                 eval_size: Annotated[Any, Doc("evaluation resolution HxW (e.g. 256x512); default: the label size")] = None,
+                 **shared: Any):
+        super().__init__(context, **shared)
+        self.eval_size = parse_size(eval_size, self.name)
 
     def extra_fingerprint(self) -> dict[str, Any]:
         res = "labels" if self.eval_size is None else f"{self.eval_size[0]}x{self.eval_size[1]}"
@@ -227,7 +251,7 @@ class _SegMetric(_EvaluatorMetric):
         """One (C, C + 1) confusion matrix per item."""
         from semcom_bench.evaluators.base import cached_predict
 
-        seg = self.evaluator()
+        seg = self.load_evaluator()
         space = SegSpace.of(self.dataset)
         pmap = np.append(space.prediction_map(seg.classes), len(space.classes))
         c = len(space.classes)
@@ -247,6 +271,8 @@ class _SegMetric(_EvaluatorMetric):
         return out
 
 
+@metrics.register(summary="per-image mIoU of a segmenter on the reconstruction (19 Cityscapes train ids)",
+                  eval_resolution="ground-truth label size", weights=("synthetic-streets-seg", "drn-d-105-cityscapes", "maskformer-coco-stuff"))
 class MIoU(_SegMetric):
     """Per-image mIoU of the segmenter's reading of the reconstruction."""
 
@@ -259,6 +285,8 @@ class MIoU(_SegMetric):
         return [{"miou": mean_iou(cm)} for cm in self.confusions(items)]
 
 
+@metrics.register(summary="mIoU from the confusion matrix accumulated over the set (Cityscapes standard)",
+                  eval_resolution="ground-truth label size", weights=("synthetic-streets-seg", "drn-d-105-cityscapes", "maskformer-coco-stuff"))
 class MIoUSet(_SegMetric):
     """mIoU from the confusion matrix accumulated over the set."""
 
@@ -322,13 +350,10 @@ def coco_backend() -> str:
     raise ImportError("detection mAP needs pycocotools or faster-coco-eval: pip install pycocotools")
 
 
+@metrics.register(summary="detector mAP@[.5:.95] (map) and mAP@.5 (map50) vs ground-truth boxes",
+                  weights=("synthetic-streets-det", "detr-resnet-50"))
 class Detection(_EvaluatorMetric):
-    """COCO mAP of the detector's boxes on the reconstructions.
-
-    Args:
-        pseudo_threshold: where a sample has no ground-truth boxes, the detector's boxes on the
-            original with at least this score are the reference.
-    """
+    """COCO mAP of the detector's boxes on the reconstructions."""
 
     name = "detection"
     version = "1"
@@ -336,9 +361,13 @@ class Detection(_EvaluatorMetric):
     task = "det"
     outputs = {"map": False, "map50": False}
 
-    def __init__(self, evaluator: str | None = None, weights: str | None = None, pseudo_threshold: float = 0.5):
-        super().__init__(evaluator, weights)
-        self.pseudo_threshold = float(pseudo_threshold)
+    def __init__(self, context: RunContext | None = None, *,
+                 pseudo_threshold: Annotated[float, Doc("where a sample has no ground-truth boxes, the detector's boxes "
+                                                        "on the original with at least this score are the reference",
+                                                        low=0.0, high=1.0)] = 0.5,
+                 **shared: Any):
+        super().__init__(context, **shared)
+        self.pseudo_threshold = pseudo_threshold
 
     def unavailable(self) -> str | None:
         reason = super().unavailable()
@@ -362,7 +391,7 @@ class Detection(_EvaluatorMetric):
     def score_set(self, items: list[Scored]) -> dict[str, float]:
         from semcom_bench.evaluators.base import cached_predict
 
-        det = self.evaluator()
+        det = self.load_evaluator()
         space = BoxSpace.of(self.dataset)
         nc = len(space.classes)
         dmap = space.prediction_map(det.classes)
@@ -380,6 +409,8 @@ class Detection(_EvaluatorMetric):
         return {"map": r["map"], "map50": r["map50"]}
 
 
+@metrics.register(summary="depth AbsRel / RMSE / δ<1.25 after scale-and-shift alignment",
+                  weights=("synthetic-streets-depth", "dpt-large"))
 class Depth(_EvaluatorMetric):
     """Depth error of the estimator on the reconstruction after scale-and-shift alignment."""
 
@@ -395,7 +426,7 @@ class Depth(_EvaluatorMetric):
     def score(self, items: list[Scored]) -> list[dict[str, float]]:
         from semcom_bench.evaluators.base import cached_predict
 
-        est = self.evaluator()
+        est = self.load_evaluator()
         preds = cached_predict(est, "predict", [it.recon for it in items])
         out = []
         for it, p in zip(items, preds):
@@ -407,36 +438,6 @@ class Depth(_EvaluatorMetric):
                 gt, mask = reference_depth(ref, est.kind)
             out.append(depth_scores(p, gt, mask, est.kind))
         return out
-
-
-_OPTS = "options: evaluator=NAME (or SEMCOM_SEGMENTER/SEMCOM_DETECTOR/SEMCOM_DEPTH_ESTIMATOR), weights=PATH"
-
-
-@metrics.register("miou", version=MIoU.version, summary="per-image mIoU of a segmenter on the reconstruction (19 Cityscapes train ids)",
-                  lower_better=False, level="image", eval_resolution="ground-truth label size",
-                  weights=("synthetic-streets-seg", "drn-d-105-cityscapes", "maskformer-coco-stuff"), options=_OPTS)
-def miou(evaluator: str | None = None, weights: str | None = None, eval_size: Any = None) -> MIoU:
-    return MIoU(evaluator, weights, eval_size)
-
-
-@metrics.register("miou-set", version=MIoUSet.version, summary="mIoU from the confusion matrix accumulated over the set (Cityscapes standard)",
-                  lower_better=False, level="set", eval_resolution="ground-truth label size",
-                  weights=("synthetic-streets-seg", "drn-d-105-cityscapes", "maskformer-coco-stuff"), options=_OPTS)
-def miou_set(evaluator: str | None = None, weights: str | None = None, eval_size: Any = None) -> MIoUSet:
-    return MIoUSet(evaluator, weights, eval_size)
-
-
-@metrics.register("detection", version=Detection.version, summary="detector mAP@[.5:.95] (map) and mAP@.5 (map50) vs ground-truth boxes",
-                  lower_better=False, level="set", weights=("synthetic-streets-det", "detr-resnet-50"), options=_OPTS)
-def detection(evaluator: str | None = None, weights: str | None = None, pseudo_threshold: float = 0.5) -> Detection:
-    return Detection(evaluator, weights, pseudo_threshold)
-
-
-@metrics.register("depth", version=Depth.version, summary="depth AbsRel / RMSE / δ<1.25 after scale-and-shift alignment",
-                  lower_better=True, outputs="absrel (lower better), rmse (lower better), delta1 (higher better)", level="image",
-                  weights=("synthetic-streets-depth", "dpt-large"), options=_OPTS)
-def depth(evaluator: str | None = None, weights: str | None = None) -> Depth:
-    return Depth(evaluator, weights)
 
 
 __all__ = ["MIoU", "MIoUSet", "Detection", "Depth", "confusion", "class_iou", "mean_iou", "align_scale_shift", "depth_errors",

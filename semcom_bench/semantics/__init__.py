@@ -18,7 +18,6 @@ from semcom_bench.semantics.fds import FDS, decode_semantics, fds, hard_labels, 
 from semcom_bench.semantics.onehot import instance_edges, one_hot, present_classes, semantic_maps
 from semcom_bench.semantics.payload import (
     SemanticPayload,
-    SemanticSender,
     SemanticSide,
     decode_code,
     encode_maps,
@@ -26,7 +25,7 @@ from semcom_bench.semantics.payload import (
 )
 
 __all__ = [
-    "CODECS", "DEFAULT_CODEC", "FDS", "MapCodec", "SemanticPayload", "SemanticSender", "SemanticSide",
+    "CODECS", "DEFAULT_CODEC", "FDS", "MapCodec", "SemanticPayload", "SemanticSide",
     "decode_code", "decode_semantics", "encode_maps", "encode_semantics", "fds", "get_codec", "hard_labels", "hard_maps",
     "instance_edges", "map_error_rate", "one_hot", "pad_classes", "present_classes", "received_maps", "semantic_maps",
 ]

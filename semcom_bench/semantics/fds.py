@@ -149,8 +149,8 @@ def decode_semantics(
 
     Args:
         received: a ``Received`` / (N,) complex tensor, or a list of them (a batch).
-        side: the matching :class:`SemanticSide` (or its dict, or ``Payload.side`` holding it
-            under ``"semantics"``), or a list of them.
+        side: the matching :class:`SemanticSide` (``Payload.side`` of the map sender) or its
+            dict, or a list of them.
         fds: apply the FDS filtering (``False`` = the paper's "no FDS" ablation / SDM row).
         avg_kernel, max_kernel, stride, padding, count_include_pad: FDS settings (official
             defaults: 3, 3, 1, 1, True).
@@ -181,8 +181,6 @@ def decode_semantics(
 def _side(side: Any) -> SemanticSide:
     if isinstance(side, SemanticSide):
         return side
-    if isinstance(side, dict) and "semantics" in side:
-        return _side(side["semantics"])
     if isinstance(side, dict):
         return SemanticSide.from_dict(side)
     raise TypeError(f"not a semantic side information: {type(side).__name__}")

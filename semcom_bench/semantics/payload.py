@@ -159,18 +159,6 @@ class SemanticPayload:
     def channel_uses(self) -> int:
         return int(self.symbols.numel())
 
-    def to_payload(self) -> Any:
-        """The :class:`semcom_bench.methods.base.Payload` of a method.
-
-        ``side["semantics"]`` is the :class:`SemanticSide`; ``side["scale"]`` repeats its
-        normalisation scale where the runner looks for it (channels such as ``gesco-code``
-        add their noise to the un-normalised map values ``symbols * scale``).
-        """
-        from semcom_bench.methods.base import Payload
-
-        return Payload(symbols=self.symbols, side={"semantics": self.side, "scale": self.side.scale},
-                       source_bits=self.map_bits, side_bits=self.side_bits)
-
 
 def _downsample(labels: torch.Tensor, edge: torch.Tensor | None, num_classes: int, factor: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Majority label per factor x factor block (ties: lowest id); edge = any edge in the block."""
@@ -260,7 +248,8 @@ def encode_semantics(
     """Encode a :class:`~semcom_bench.data.base.Sample`'s labels and instances (see :func:`encode_maps`).
 
     Returns:
-        :class:`SemanticPayload`; ``.to_payload()`` gives the method-level Payload.
+        :class:`SemanticPayload` (the method-level sender is
+        :class:`semcom_bench.methods.semantic.maps.MapSender`).
     """
     if sample.labels is None:
         raise UserError(f"sample {sample.key!r} has no labels: semantic methods need a data set with label maps")
@@ -274,34 +263,3 @@ def decode_code(payload_code: bytes, side: SemanticSide) -> torch.Tensor:
     """Decode the compressed maps (the digital path): bytes -> (K, h, w) float32."""
     c = get_codec(side.codec)
     return torch.from_numpy(c.decode(payload_code, side.map_shape, len(side.present)))
-
-
-@dataclass(frozen=True)
-class SemanticSender:
-    """The sender with its configuration; ``sender(sample)`` = :func:`encode_semantics`.
-
-    Attributes:
-        num_classes: C.
-        codec: map codec name.
-        edges: send the instance-edge map (None: when the sample has instances).
-        eight_bit: official 8-bit clipping of instance ids before edges.
-        downsample: integer down-sampling factor of the maps (1 = none).
-        power: ``"average"`` or ``"peak"`` power normalisation.
-    """
-
-    num_classes: int
-    codec: str = DEFAULT_CODEC
-    edges: bool | None = None
-    eight_bit: bool = True
-    downsample: int = 1
-    power: str = "average"
-
-    def __call__(self, sample: Any) -> SemanticPayload:
-        return encode_semantics(
-            sample, self.num_classes, codec=self.codec, edges=self.edges, eight_bit=self.eight_bit, downsample=self.downsample,
-            power=self.power,
-        )
-
-    def params(self) -> dict[str, Any]:
-        return {"num_classes": self.num_classes, "codec": self.codec, "edges": self.edges,
-                "eight_bit": self.eight_bit, "downsample": self.downsample, "power": self.power}

@@ -47,10 +47,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from semcom_bench.channels.base import Received
+from semcom_bench.components import Annotated, Doc, Literal
 from semcom_bench.data.base import Sample
 from semcom_bench.errors import UserError
-from semcom_bench.methods.base import Method, Payload
+from semcom_bench.methods.base import Delivery, Method, Payload, Sender
 from semcom_bench.registry import methods
 
 SIDE_BITS = 3 * 16 + 32
@@ -237,80 +237,61 @@ class _Chain:
 class Digital(Method):
     """Source codec + 5G LDPC + QAM over any channel; soft demapping and BP decoding.
 
-    Parameters:
-        codec: "jpeg" (default), "webp" or "jpeg2000".
-        quality: the codec's quality knob (JPEG/WebP 1-100, default 50; JPEG 2000 target
-            PSNR in dB, default 28). Exclusive with ``bit_budget``.
-        bit_budget: source bits per image; the quality is the highest that fits, found by
-            bisection per image (the lowest quality is used, over budget, if none fits).
-        rate: LDPC code rate k/n (default 1/2; 0.1-0.9).
-        bits_per_symbol: 2 (QPSK, default), 4 (16-QAM) or 6 (64-QAM).
-        k: information bits per LDPC codeword (default 1024; 12-8448).
-        num_iter: belief-propagation iterations (default 20).
-        decode_batch: codewords per decoder call (default 64; speed only, not in the key).
+    ``quality`` and ``bit_budget`` are exclusive; without either the codec's default quality
+    is used (JPEG/WebP 50, JPEG 2000 28 dB).
     """
 
     name = "digital"
     version = "1"
+    speed_only = ("decode_batch",)
 
     def __init__(
         self,
-        codec: str = "jpeg",
-        quality: float | None = None,
-        bit_budget: int | None = None,
-        rate: float = 0.5,
-        bits_per_symbol: int = 2,
-        k: int = 1024,
-        num_iter: int = 20,
-        decode_batch: int = 64,
+        context=None,
+        *,
+        codec: Annotated[Literal["jpeg", "webp", "jpeg2000", "jpg", "j2k", "jp2"],
+                         Doc("source codec (jpg = jpeg; j2k, jp2 = jpeg2000)")] = "jpeg",
+        quality: Annotated[float | None, Doc("the codec's quality knob: JPEG/WebP 1-100, JPEG 2000 target PSNR "
+                                             "15-60 dB")] = None,
+        bit_budget: Annotated[int | None, Doc("source bits per image: the highest quality that fits, by bisection "
+                                              "per image", low=64)] = None,
+        rate: Annotated[float, Doc("LDPC code rate k/n", low=0.1, high=0.9)] = 0.5,
+        bits_per_symbol: Annotated[Literal[2, 4, 6], Doc("QAM order: 2 (QPSK), 4 (16-QAM), 6 (64-QAM)")] = 2,
+        k: Annotated[int, Doc("information bits per 5G LDPC codeword", low=12, high=8448)] = 1024,
+        num_iter: Annotated[int, Doc("belief-propagation iterations", low=1, high=200)] = 20,
+        decode_batch: Annotated[int, Doc("codewords per decoder call (speed only)", low=1)] = 64,
     ):
+        super().__init__(context)
         if not sionna_available():
             raise UserError(f"method digital needs Sionna for LDPC coding and QAM; install it with: {INSTALL_HINT}")
-        codec = CODEC_ALIASES.get(str(codec).lower(), str(codec).lower())
-        if codec not in CODECS:
-            raise UserError(f"unknown codec {codec!r} for method digital: use one of {', '.join(CODECS)}")
-        self.codec = CODECS[codec]
+        self.codec = CODEC_ALIASES.get(codec, codec)
+        self.source_codec = CODECS[self.codec]
         if quality is not None and bit_budget is not None:
             raise UserError("method digital takes either quality or bit_budget, not both")
+        c = self.source_codec
         if quality is not None:
-            q = float(quality)
-            if not self.codec.q_min <= q <= self.codec.q_max or (self.codec.integer and q != int(q)):
-                raise UserError(f"quality for codec {codec} must be {self.codec.quality_doc}; got {quality!r}")
-            self.quality: float | None = int(q) if self.codec.integer else q
+            if not c.q_min <= quality <= c.q_max or (c.integer and quality != int(quality)):
+                raise UserError(f"parameter quality of method 'digital' with codec {self.codec} must be "
+                                f"{c.quality_doc}; got {quality!r}")
+            self.quality: float | None = int(quality) if c.integer else quality
         else:
-            self.quality = None if bit_budget is not None else self.codec.default_quality
-        if bit_budget is not None and (isinstance(bit_budget, bool) or int(bit_budget) != bit_budget or bit_budget < 64):
-            raise UserError(f"bit_budget must be an integer number of bits >= 64, got {bit_budget!r}")
-        self.bit_budget = None if bit_budget is None else int(bit_budget)
-        if not 0.1 <= float(rate) <= 0.9:
-            raise UserError(f"rate must be a code rate in [0.1, 0.9] (e.g. 0.5), got {rate!r}")
-        self.rate = float(rate)
-        if bits_per_symbol not in (2, 4, 6):
-            raise UserError(f"bits_per_symbol must be 2 (QPSK), 4 (16-QAM) or 6 (64-QAM), got {bits_per_symbol!r}")
-        self.bits_per_symbol = int(bits_per_symbol)
-        if isinstance(k, bool) or int(k) != k or not 12 <= k <= 8448:
-            raise UserError(f"k must be an integer in [12, 8448] (5G LDPC information bits), got {k!r}")
-        self.k = int(k)
+            self.quality = None if bit_budget is not None else c.default_quality
+        self.bit_budget = bit_budget
+        self.rate = rate
+        self.bits_per_symbol = bits_per_symbol
+        self.k = k
         self.n = int(math.ceil(self.k / self.rate / self.bits_per_symbol)) * self.bits_per_symbol
-        if isinstance(num_iter, bool) or int(num_iter) != num_iter or not 1 <= num_iter <= 200:
-            raise UserError(f"num_iter must be an integer in [1, 200], got {num_iter!r}")
-        self.num_iter = int(num_iter)
-        if int(decode_batch) < 1:
-            raise UserError(f"decode_batch must be a positive integer, got {decode_batch!r}")
-        self.decode_batch = int(decode_batch)
+        self.num_iter = num_iter
+        self.decode_batch = decode_batch
         self._chains: dict[str, _Chain] = {}
+        self.sender = CodedSender(self)
 
     # -- configuration -------------------------------------------------------------------
 
     def params(self) -> dict[str, Any]:
         return {
-            "codec": self.codec.name,
-            "quality": self.quality,
-            "bit_budget": self.bit_budget,
-            "k": self.k,
+            **super().params(),
             "n": self.n,
-            "bits_per_symbol": self.bits_per_symbol,
-            "num_iter": self.num_iter,
             "decoder": f"offset-minsum, parity check every {CHECK_EVERY}",
             "pillow": _version("pillow"),
             "sionna": _version("sionna-no-rt"),
@@ -322,13 +303,7 @@ class Digital(Method):
         return self.k / self.n
 
     def _chain(self) -> _Chain:
-        device = str(getattr(self, "device", "cpu") or "cpu")
-        if device.startswith("cuda"):
-            device = device if ":" in device else "cuda:0"
-            if not torch.cuda.is_available():
-                device = "cpu"
-        else:
-            device = "cpu"
+        device = self.device if self.device != "cuda" else "cuda:0"
         if device not in self._chains:
             self._chains[device] = _Chain(self.k, self.n, self.bits_per_symbol, self.num_iter, device)
         return self._chains[device]
@@ -339,7 +314,7 @@ class Digital(Method):
         """The fixed quality, or the highest one whose stream fits ``bit_budget``."""
         if self.bit_budget is None:
             return self.quality  # type: ignore[return-value]
-        c = self.codec
+        c = self.source_codec
 
         def fits(q: float) -> bool:
             return 8 * len(c.encode(image, q)) <= self.bit_budget  # type: ignore[operator]
@@ -360,11 +335,12 @@ class Digital(Method):
 
     def source_encode(self, image: np.ndarray) -> bytes:
         """The codec's byte stream for ``image`` at the chosen quality."""
-        return self.codec.encode(image, self.choose_quality(image))
+        return self.source_codec.encode(image, self.choose_quality(image))
 
     # -- the method contract -------------------------------------------------------------------
 
-    def transmit(self, sample: Sample, generator: torch.Generator) -> Payload:
+    def transmit(self, sample: Sample) -> Payload:
+        """One image's payload: codec bytes -> LDPC -> scrambling -> QAM symbols."""
         data = self.source_encode(sample.image)
         chain = self._chain()
         bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8))
@@ -376,35 +352,26 @@ class Digital(Method):
             coded = chain.encoder(u).reshape(-1)
             coded = (coded + chain.scrambling(coded.numel())).remainder(2)
             symbols = chain.mapper(coded).reshape(-1).to(torch.complex64).cpu()
-        return Payload(
-            symbols=symbols,
-            side={"shape": tuple(int(d) for d in sample.image.shape), "nbytes": len(data)},
-            source_bits=8 * len(data),
-            side_bits=SIDE_BITS,
-        )
+        side = CodedSide(tuple(int(d) for d in sample.image.shape), len(data))
+        return Payload(symbols, source_bits=8 * len(data), side_bits=SIDE_BITS, side=side)
 
-    def receive(self, side: dict[str, Any], received: Received, generator: torch.Generator) -> np.ndarray:
-        return self.receive_with_status([(side, received)])[0][0]
+    def receive_batch(self, deliveries: list[Delivery], rngs: list[torch.Generator]) -> list[np.ndarray]:
+        return [img for img, _ in self.receive_with_status(deliveries)]
 
-    def receive_batch(
-        self, items: list[tuple[dict[str, Any], Received]], generators: list[torch.Generator]
-    ) -> list[np.ndarray]:
-        return [img for img, _ in self.receive_with_status(items)]
-
-    def receive_with_status(self, items: list[tuple[dict[str, Any], Received]]) -> list[tuple[np.ndarray, DecodeStatus]]:
-        """Demap, decode (all codewords of ``items`` batched) and source-decode each image."""
+    def receive_with_status(self, deliveries: list[Delivery]) -> list[tuple[np.ndarray, DecodeStatus]]:
+        """Demap, decode (all codewords of ``deliveries`` batched) and source-decode each image."""
         from semcom_bench.channels.equalizers import unbiased_estimate
 
         chain = self._chain()
         llrs, counts = [], []
         with torch.no_grad():
-            for side, rx in items:
-                x_hat, noise_var = unbiased_estimate(rx)
+            for d in deliveries:
+                x_hat, noise_var = unbiased_estimate(d.received)
                 no = noise_var.clamp_min(1e-12).to(chain.device)
                 llr = chain.demapper(x_hat.to(chain.device), no)
                 llr = torch.nan_to_num(llr, nan=0.0).clamp(-LLR_CLIP, LLR_CLIP)
                 llr = llr * (1.0 - 2.0 * chain.scrambling(llr.numel()))  # descramble: flip where the sequence is 1
-                num_cw = -(-8 * int(side["nbytes"]) // self.k)
+                num_cw = -(-8 * d.side.nbytes // self.k)
                 if llr.numel() != num_cw * self.n:
                     raise ValueError(f"received {llr.numel()} bit LLRs, expected {num_cw} codewords of {self.n}")
                 llrs.append(llr.reshape(num_cw, self.n))
@@ -413,23 +380,40 @@ class Digital(Method):
             decoded = [chain.decode(all_llr[i : i + self.decode_batch]) for i in range(0, all_llr.shape[0], self.decode_batch)]
             bits = torch.cat(decoded).cpu().numpy() if decoded else np.zeros((0, self.k), dtype=np.float32)
         out, start = [], 0
-        for (side, _), num_cw in zip(items, counts):
-            nbytes = int(side["nbytes"])
-            stream = (bits[start : start + num_cw].reshape(-1)[: 8 * nbytes] > 0.5).astype(np.uint8)
+        for d, num_cw in zip(deliveries, counts):
+            stream = (bits[start : start + num_cw].reshape(-1)[: 8 * d.side.nbytes] > 0.5).astype(np.uint8)
             start += num_cw
-            out.append(decode_image(np.packbits(stream).tobytes(), self.codec, side["shape"]))
+            out.append(decode_image(np.packbits(stream).tobytes(), self.source_codec, d.side.shape))
         return out
 
 
-@methods.register(
-    "digital",
-    version=Digital.version,
+@dataclass(frozen=True)
+class CodedSide:
+    """Side information of a coded image: its (H, W, 3) shape and the codec's byte count."""
+
+    shape: tuple[int, int, int]
+    nbytes: int
+
+
+class CodedSender(Sender):
+    """The transmitter of :class:`Digital` (codec, LDPC, scrambling, QAM); deterministic."""
+
+    name = "coded-image"
+
+    def __init__(self, method: Digital):
+        self.method = method
+
+    def settings(self) -> dict[str, Any]:
+        return {k: v for k, v in self.method.params().items()}
+
+    def transmit_batch(self, samples: list[Sample], rngs: list[torch.Generator]) -> list[Payload]:
+        return [self.method.transmit(s) for s in samples]
+
+
+methods.register(
     summary="classical baseline: JPEG/WebP/JPEG 2000 bits, 5G LDPC (rate 1/2), QAM (QPSK), soft demapping "
     "+ BP decoding; cliff effect below the code's threshold",
     weights=None,
     payload="bits",
-    params="codec=jpeg|webp|jpeg2000, quality | bit_budget, rate=0.5, bits_per_symbol=2|4|6, k=1024, num_iter=20",
     requires="sionna-no-rt",
-)
-def digital(**params: Any) -> Digital:
-    return Digital(**params)
+)(Digital)

@@ -1,0 +1,2 @@
+"""Classical methods: the image itself over the channel, analog (``full-image``) or digital
+(``digital``: source codec, LDPC, QAM)."""
