@@ -81,6 +81,41 @@ def test_schedule_and_respacing():
     assert np.allclose(r.alphas_cumprod, DIFF.alphas_cumprod[keep])
 
 
+def _official_single_section(num_timesteps: int, count: int) -> set[int]:
+    """improved-diffusion's ``space_timesteps(num_timesteps, str(count))``, from its description:
+    the stride (size - 1) / (count - 1) (1 for count <= 1) summed in a float, each index rounded
+    with Python's round."""
+    step = (num_timesteps - 1) / (count - 1) if count > 1 else 1
+    taken, at = set(), 0.0
+    for _ in range(count):
+        taken.add(round(at))
+        at = at + step
+    return taken
+
+
+def test_respacing_keeps_the_official_timesteps():
+    differs = []
+    for count in range(1, 1001):
+        keep = space_timesteps(1000, count)
+        assert keep == sorted(_official_single_section(1000, count)), count
+        assert len(keep) == count and keep[0] == 0
+        if count > 1 and keep != sorted({round(i * (999 / (count - 1))) for i in range(count)}):
+            differs.append(count)  # a multiplied stride would select otherwise
+    # known selections where the summed stride and the multiplied one part
+    assert space_timesteps(1000, 1) == [0]
+    assert space_timesteps(1000, 21)[10] == 499 and 500 not in space_timesteps(1000, 21)
+    assert space_timesteps(1000, 23)[11] == 499 and 500 not in space_timesteps(1000, 23)
+    assert 500 in space_timesteps(1000, 31) and 499 not in space_timesteps(1000, 31)
+    assert len(differs) == 278 and differs[:3] == [21, 23, 31] and 40 not in differs
+    assert space_timesteps(1000, 40)[-1] == 999 and space_timesteps(1000, 2) == [0, 999]
+    with pytest.raises(ValueError):
+        space_timesteps(1000, 0)
+    with pytest.raises(ValueError):
+        space_timesteps(1000, 1001)
+    one = DIFF.respaced(1)
+    assert one.timestep_map == [0] and np.allclose(one.betas, DIFF.betas[:1])
+
+
 def _perfect_denoiser(target: torch.Tensor, var: float):
     """The exact ε of a data distribution concentrated on ``target``; variance channels = ``var``."""
     ab = torch.tensor(DIFF.alphas_cumprod, dtype=torch.float32)
