@@ -35,13 +35,17 @@ def test_cfg_formula_on_a_toy_model():
     t = torch.tensor([3, 7])
     cond, uncond = model(x, t, y), model(x, t, torch.zeros_like(y))
     model.calls.clear()
-    for s in (2.0, 2.5, 0.5):
+    for s in (2.0, 2.5, 1.5):
         out = guided_model(model, y, s)(x, t)
         assert torch.allclose(out[:, :3], uncond[:, :3] + s * (cond[:, :3] - uncond[:, :3]), atol=1e-6)
         assert torch.equal(out[:, 3:], cond[:, 3:])  # learned variance from the conditional pass
     assert model.calls == [4, 4, 4]  # one doubled batch per call
     model.calls.clear()
-    assert torch.equal(guided_model(model, y, 1.0)(x, t), cond) and model.calls == [2]
+    # as the official code, no guidance unless s > 1: one conditional pass, its output as is
+    for s in (1.0, 0.5, 0.0, -1.0):
+        assert torch.equal(guided_model(model, y, s)(x, t), cond)
+    assert model.calls == [2, 2, 2, 2]
+    assert not torch.equal(cond, uncond)  # so s = 0 did not run the unconditional model
     # the paper's eq. 13 with s' is the code's form with s = s' + 1
     s_paper = 2.0
     eq13 = cond[:, :3] + s_paper * (cond[:, :3] - uncond[:, :3])
