@@ -19,7 +19,7 @@ from semcom_bench.channels.equalizers import mmse_equalize, unbiased_estimate, z
 from semcom_bench.channels.gesco_code import GESCO_SIGMA, GescoCode, gesco_sigma
 from semcom_bench.channels.mimo import Mimo, MimoRealisation
 from semcom_bench.channels.rayleigh import Rayleigh
-from semcom_bench.cli.channels import simulate_ber
+from semcom_bench.channels.ber import MODULATIONS, closed_form_ber, demodulate, modulate, simulate_ber
 from semcom_bench.config import build_config
 from semcom_bench.errors import UserError
 
@@ -198,6 +198,24 @@ def test_awgn_qpsk_ber_uses_es_n0_per_symbol():
     assert q["closed_form"] == pytest.approx(0.5 * math.erfc(math.sqrt(10 ** 0.7 / 2)))
     assert q["simulated"] > 3 * b["simulated"]
     assert q10["closed_form"] == pytest.approx(b["closed_form"], rel=0.12)  # +3.01 dB Es/N0 ≈ same BER
+
+
+def test_gray_mapping_round_trips_with_unit_energy():
+    for modulation, m in MODULATIONS.items():
+        bits = torch.randint(0, 2, (4000 * m,), generator=gen(3))
+        x = modulate(bits, modulation)
+        assert x.shape == (4000,) and x.dtype == torch.complex64
+        assert abs(float(x.abs().square().mean()) - 1.0) < 0.03
+        assert torch.equal(demodulate(x, modulation), bits)
+
+
+def test_closed_forms_agree_across_channels():
+    g = 10.0  # linear Es/N0
+    assert closed_form_ber("awgn", "bpsk", g) == pytest.approx(0.5 * math.erfc(math.sqrt(g)))
+    assert closed_form_ber("rayleigh", "bpsk", g) == pytest.approx(0.5 * (1 - math.sqrt(g / (1 + g))))
+    for modulation in MODULATIONS:  # a 1x1 MIMO link is the Rayleigh channel
+        assert closed_form_ber("mimo", modulation, g, 1) == pytest.approx(closed_form_ber("rayleigh", modulation, g))
+    assert closed_form_ber("mimo", "qpsk", g, 9) is None and closed_form_ber("gesco-code", "qpsk", g) is None
 
 
 # -- determinism ---------------------------------------------------------------------------

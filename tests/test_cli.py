@@ -27,7 +27,8 @@ def test_run_report_end_to_end(tmp_path):
     res = _run("run", "--dataset", "test-fake", "--methods", "full-image", "--values", "0,10,100", "--metrics", "psnr,ssim,bits",
                "--out", str(out), "--cache-dir", str(tmp_path / "c"))
     assert res.exit_code == 0, res.output
-    assert "18 image(s) generated" in res.output.replace("\n", " ") or "generated" in res.output
+    # 6 samples x 3 SNR values x 1 method, none cached yet
+    assert "18 image(s) generated, 0 from cache" in " ".join(res.output.split()), res.output
     frame = pd.read_parquet(out / "results.parquet")
     assert set(frame.metric) == {"psnr", "ssim", "bits"}
     md = _run("report", "--out", str(out), "--format", "markdown")

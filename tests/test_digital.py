@@ -149,10 +149,18 @@ def test_damaged_streams_are_decoded_or_concealed():
     assert st.outcome == "concealed" and np.all(garbage == 128)
     wrong, st = decode_image(CODECS["jpeg"].encode(smooth_image(16, 16), 75), CODECS["jpeg"], img.shape)
     assert st.outcome == "concealed" and wrong.shape == img.shape
-    flipped = bytearray(CODECS["webp"].encode(img, 50))
-    flipped[40] ^= 0xFF
+    webp = CODECS["webp"].encode(img, 50)
+    clean, st = decode_image(webp, CODECS["webp"], img.shape)
+    assert st.outcome == "decoded" and np.array_equal(clean, codec_decode(webp))
+    flipped = bytearray(webp)
+    flipped[40] ^= 0xFF  # in the frame header partition: the decoder gives up
     out, st = decode_image(bytes(flipped), CODECS["webp"], img.shape)
-    assert out.shape == img.shape and out.dtype == np.uint8
+    assert st.outcome == "concealed" and st.message and np.all(out == 128) and out.shape == img.shape
+    late = bytearray(webp)
+    late[-5] ^= 0xFF  # in the coefficient data: VP8 has no checksum, a different image comes out
+    out, st = decode_image(bytes(late), CODECS["webp"], img.shape)
+    assert st.outcome in ("decoded", "damaged") and out.shape == img.shape and out.dtype == np.uint8
+    assert not np.array_equal(out, clean) and not np.all(out == 128)
 
 
 def test_early_termination_decodes_like_the_full_decoder(jpeg_method):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -35,13 +33,17 @@ def test_cfg_formula_on_a_toy_model():
     t = torch.tensor([3, 7])
     cond, uncond = model(x, t, y), model(x, t, torch.zeros_like(y))
     model.calls.clear()
-    for s in (2.0, 2.5, 0.5):
+    for s in (2.0, 2.5, 1.5):
         out = guided_model(model, y, s)(x, t)
         assert torch.allclose(out[:, :3], uncond[:, :3] + s * (cond[:, :3] - uncond[:, :3]), atol=1e-6)
         assert torch.equal(out[:, 3:], cond[:, 3:])  # learned variance from the conditional pass
     assert model.calls == [4, 4, 4]  # one doubled batch per call
     model.calls.clear()
-    assert torch.equal(guided_model(model, y, 1.0)(x, t), cond) and model.calls == [2]
+    # as the official code, no guidance unless s > 1: one conditional pass, its output as is
+    for s in (1.0, 0.5, 0.0, -1.0):
+        assert torch.equal(guided_model(model, y, s)(x, t), cond)
+    assert model.calls == [2, 2, 2, 2]
+    assert not torch.equal(cond, uncond)  # so s = 0 did not run the unconditional model
     # the paper's eq. 13 with s' is the code's form with s = s' + 1
     s_paper = 2.0
     eq13 = cond[:, :3] + s_paper * (cond[:, :3] - uncond[:, :3])
@@ -79,6 +81,41 @@ def test_schedule_and_respacing():
     r = DIFF.respaced(10)
     assert r.timestep_map == keep
     assert np.allclose(r.alphas_cumprod, DIFF.alphas_cumprod[keep])
+
+
+def _official_single_section(num_timesteps: int, count: int) -> set[int]:
+    """improved-diffusion's ``space_timesteps(num_timesteps, str(count))``, from its description:
+    the stride (size - 1) / (count - 1) (1 for count <= 1) summed in a float, each index rounded
+    with Python's round."""
+    step = (num_timesteps - 1) / (count - 1) if count > 1 else 1
+    taken, at = set(), 0.0
+    for _ in range(count):
+        taken.add(round(at))
+        at = at + step
+    return taken
+
+
+def test_respacing_keeps_the_official_timesteps():
+    differs = []
+    for count in range(1, 1001):
+        keep = space_timesteps(1000, count)
+        assert keep == sorted(_official_single_section(1000, count)), count
+        assert len(keep) == count and keep[0] == 0
+        if count > 1 and keep != sorted({round(i * (999 / (count - 1))) for i in range(count)}):
+            differs.append(count)  # a multiplied stride would select otherwise
+    # known selections where the summed stride and the multiplied one part
+    assert space_timesteps(1000, 1) == [0]
+    assert space_timesteps(1000, 21)[10] == 499 and 500 not in space_timesteps(1000, 21)
+    assert space_timesteps(1000, 23)[11] == 499 and 500 not in space_timesteps(1000, 23)
+    assert 500 in space_timesteps(1000, 31) and 499 not in space_timesteps(1000, 31)
+    assert len(differs) == 278 and differs[:3] == [21, 23, 31] and 40 not in differs
+    assert space_timesteps(1000, 40)[-1] == 999 and space_timesteps(1000, 2) == [0, 999]
+    with pytest.raises(ValueError):
+        space_timesteps(1000, 0)
+    with pytest.raises(ValueError):
+        space_timesteps(1000, 1001)
+    one = DIFF.respaced(1)
+    assert one.timestep_map == [0] and np.allclose(one.betas, DIFF.betas[:1])
 
 
 def _perfect_denoiser(target: torch.Tensor, var: float):
@@ -119,12 +156,15 @@ def test_fast_samplers_use_only_eps_and_ancestral_uses_the_variance():
 
 
 def test_one_generator_per_image():
-    target = torch.zeros(1, 3, 4, 4)
     model = lambda x, t: torch.cat([0.5 * x, torch.zeros_like(x)], 1)  # noqa: E731
     gens = lambda seeds: [torch.Generator().manual_seed(s) for s in seeds]  # noqa: E731
     for s, steps in (("ancestral", 20), ("dpmpp", 5)):
         batch = sample(model, DIFF, (3, 4, 4), gens([1, 2, 3]), s, steps)
-        alone = sample(model, DIFF, (3, 4, 4), gens([2]), s, steps)
-        assert torch.allclose(batch[1:2], alone, atol=1e-6)
+        assert torch.isfinite(batch).all()
+        for row, seed in enumerate([1, 2, 3]):  # every image is the one its generator draws alone
+            alone = sample(model, DIFF, (3, 4, 4), gens([seed]), s, steps)
+            assert torch.allclose(batch[row:row + 1], alone, atol=1e-6)
         assert not torch.allclose(batch[0], batch[1])
-    assert math.isfinite(float(target.sum()))
+        # the images follow their generators, not their place in the batch
+        swapped = sample(model, DIFF, (3, 4, 4), gens([3, 1, 2]), s, steps)
+        assert torch.allclose(swapped, batch[[2, 0, 1]], atol=1e-6)

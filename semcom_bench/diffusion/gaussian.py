@@ -49,13 +49,29 @@ SCHEDULES: dict[str, Callable[[int], np.ndarray]] = {"linear": linear_betas, "co
 
 
 def space_timesteps(num_timesteps: int, steps: int) -> list[int]:
-    """``steps`` evenly spaced timesteps of ``range(num_timesteps)``, first and last included."""
+    """The ``steps`` timesteps of ``range(num_timesteps)`` that respacing keeps, ascending.
+
+    Matches the official ``space_timesteps`` of improved-diffusion / guided-diffusion
+    ``respace.py`` (the same function in SDM's and GESCO's ``guided_diffusion/respace.py``)
+    for a single section, i.e. ``--timestep_respacing`` given as one integer such as ``"40"``:
+    a fractional stride ``(num_timesteps - 1) / (steps - 1)`` (1 when ``steps == 1``) is
+    accumulated in a float, and each kept index is Python's ``round`` (half to even) of the
+    running sum. Accumulating the stride, rather than multiplying it, moves single indices by
+    one for many odd counts (21 steps keep 499 where ``round(10 · 49.95)`` gives 500): 278 of
+    the counts 2..1000 of a 1000-step chain select otherwise than a multiplied stride; 40 does
+    not.
+    First index 0; last ``num_timesteps - 1`` for ``steps >= 2``. ``steps == 1`` keeps only
+    timestep 0, as the official code does (a single step from pure noise at t = 0).
+    The official code returns an empty set for 0 steps; here it is an error.
+    """
     if not 1 <= steps <= num_timesteps:
         raise ValueError(f"cannot take {steps} steps out of {num_timesteps}")
-    if steps == 1:
-        return [num_timesteps - 1]
-    stride = (num_timesteps - 1) / (steps - 1)
-    return sorted({int(round(i * stride)) for i in range(steps)})
+    stride = 1.0 if steps == 1 else (num_timesteps - 1) / (steps - 1)
+    keep, position = [], 0.0
+    for _ in range(steps):
+        keep.append(round(position))
+        position += stride
+    return sorted(set(keep))
 
 
 def normal_kl(mean1: torch.Tensor, logvar1: torch.Tensor, mean2: torch.Tensor, logvar2: torch.Tensor) -> torch.Tensor:

@@ -9,8 +9,12 @@ channels being taken from the conditional pass (as the official SDM/GESCO code):
 
 ``s`` is the official ``--s`` flag (2 for Cityscapes, 2.5 for COCO-Stuff, 1.5 in SDM's
 scripts). The paper's eq. 13 writes the same combination as ``ε(y) + s' (ε(y) − ε(0))``, so its
-``s'`` equals ``s − 1``; this module uses the code's convention. ``s = 1`` is the plain
-conditional model (a single pass); ``s = 0`` the unconditional one.
+``s'`` equals ``s − 1``; this module uses the code's convention. As in the official code
+(``p_mean_variance`` of SDM's and GESCO's ``guided_diffusion/gaussian_diffusion.py`` combines
+the two passes only ``if model_kwargs['s'] > 1.0``), guidance applies only for ``s > 1``: any
+``s <= 1`` (the official default ``--s 1.0``, but also 0, fractions and negative values) runs
+the conditional model alone, one pass per step. ``s = 0`` is therefore not the unconditional
+model, and ``0 < s < 1`` does not interpolate towards it.
 
 Samplers (:data:`SAMPLERS`):
 
@@ -61,6 +65,9 @@ ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def cfg_combine(cond: torch.Tensor, uncond: torch.Tensor, scale: float, eps_channels: int = 3) -> torch.Tensor:
     """Guided network output: ε channels ``uncond + s (cond − uncond)``, the rest from ``cond``.
 
+    The bare formula, for any ``s``; :func:`guided_model` uses it only for ``s > 1``, as the
+    official code.
+
     Args:
         cond, uncond: (B, 2·c or c, H, W) outputs with the maps and with the null label.
         scale: guidance scale ``s`` (official convention, see the module docstring).
@@ -74,17 +81,17 @@ def guided_model(model: torch.nn.Module, y: torch.Tensor, guidance: float, autoc
     """``fn(x_t, t) -> (B, 6, H, W)``: the network with classifier-free guidance on maps ``y``.
 
     The null label is ``zeros_like(y)`` (the training drop of :mod:`semcom_bench.diffusion.training`).
-    With ``guidance == 1`` the network runs once on ``y``; otherwise on a doubled batch.
+    With ``guidance > 1`` the network runs on a doubled batch (maps and null label) combined by
+    :func:`cfg_combine`; with ``guidance <= 1`` it runs once on ``y`` and its output is used
+    as is, as the official SDM/GESCO sampling (no guidance unless ``s > 1``).
     """
     null = torch.zeros_like(y)
     y2 = torch.cat([y, null])
 
     def fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, dtype=autocast, enabled=autocast is not None):
-            if guidance == 1.0:
+            if not guidance > 1.0:
                 return model(x, t, y).float()
-            if guidance == 0.0:
-                return model(x, t, null).float()
             out = model(torch.cat([x, x]), torch.cat([t, t]), y2).float()
         cond, uncond = out.chunk(2)
         return cfg_combine(cond, uncond, guidance, x.shape[1])
