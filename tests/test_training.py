@@ -106,3 +106,10 @@ def test_checkpoints_round_trip_and_resume_state(tmp_path):
     assert not restore_generator(fresh, state["generator"], "cuda:0", reseed=7)  # another device: reseeded
     assert torch.equal(torch.rand(4, generator=fresh), torch.rand(4, generator=torch.Generator().manual_seed(7)))
 
+
+def test_evaluator_and_diffusion_scenes_share_the_render_spec():
+    from semcom_bench.diffusion.training import training_data_spec
+    from semcom_bench.evaluators.training import scene_spec
+
+    assert scene_spec("train", 10000) == training_data_spec("synthetic-streets")
+    assert training_data_spec("synthetic-streets(size=4,height=32)") == {**scene_spec("train", 4), "height": 32}
