@@ -337,6 +337,14 @@ def test_train_evaluator_recipe_runs_on_cpu(tmp_path):
     prov = json.loads((tmp_path / "det-centernet.json").read_text())
     assert prov["steps"] == 1 and prov["seed"] == 0 and len(prov["sha256"]) == 64 and "clean" in prov["validation"]
     assert embedded.load(tmp_path / "det-centernet.safetensors").classes[2] == "car"
+    # --validate-only scores the saved file again and rewrites only the validation in its provenance
+    res = CliRunner().invoke(app, ["train", "evaluator", "--task", "det", "--validate-only", "--val-size", "3", "--workers", "1",
+                                   "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    again = json.loads((tmp_path / "det-centernet.json").read_text())
+    assert again["validation"]["size"] == 3 and {k: v for k, v in again.items() if k != "validation"} == {
+        k: v for k, v in prov.items() if k != "validation"}
+    assert json.loads(res.output[:res.output.rindex("}") + 1]) == again["validation"]
 
 
 def test_train_evaluator_depth_recipes_run_on_cpu(tmp_path):

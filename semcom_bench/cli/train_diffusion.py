@@ -2,7 +2,8 @@
 
 Both recipes train the same network (:func:`semcom_bench.nets.semantic_unet.embedded_config`)
 on the data set's training split; ``gesco`` corrupts the maps by the channel at every step
-(noisy training), ``sdm`` trains on clean maps. See :mod:`semcom_bench.diffusion.training`.
+(noisy training), ``sdm`` trains on clean maps. The command calls
+:func:`semcom_bench.diffusion.training.train_recipe`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
@@ -23,40 +24,6 @@ EPILOG = """**Examples**
     semcom-bench train gesco --out runs/gesco --steps 8000 --resume
     semcom-bench train gesco --init gesco --fds --steps 300 --batch-size 32 --lr 1e-4 --ema 0.99 --out runs/gesco-fds
 """
-
-
-def _train(recipe: str, **opts: Any) -> None:
-    import torch
-
-    from semcom_bench.diffusion.training import ASSETS, DiffusionTrainer, recipe_config
-    from semcom_bench.errors import UserError
-    from semcom_bench.specs import parse_spec
-
-    threads = opts.pop("threads", None)
-    if threads:
-        torch.set_num_threads(int(threads))
-    spec = parse_spec(opts.pop("dataset"))
-    data = {"name": spec.name, "split": "train", **spec.params}
-    if spec.name == "synthetic-streets":
-        data = {"size": 10000, "height": 64, "width": 128, "seed": 0, **data}
-    out = Path(opts.pop("out") or Path("semcom-train") / recipe)
-    export = opts.pop("export")
-    resume = opts.pop("resume")
-    device = opts.pop("device")
-    data_cache = opts.pop("data_cache")
-    cfg = recipe_config(recipe, dataset=data, **opts)
-    command_line = " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
-    trainer = DiffusionTrainer(cfg, out, device=device, resume=resume, data_cache=data_cache,
-                               log=say)
-    summary = trainer.run()
-    say(f"{recipe}: {summary['steps']} steps in {summary['seconds']:.0f} s; last checkpoint {summary['checkpoint']}")
-    if export:
-        key = f"{recipe}-fds" if cfg.fds else recipe  # the shipped network this recipe makes
-        folder = ASSETS / key if export == "assets" else Path(export)
-        if data.get("name") != "synthetic-streets" and export == "assets":
-            raise UserError("--export assets is for the embedded synthetic-streets networks; give a folder instead")
-        info = trainer.export(folder, f"{key}-{data['name']}", command=command_line)
-        say(f"exported {folder / info['weights']['file']} (sha256 {info['weights']['sha256'][:16]}…)")
 
 
 def register(app: typer.Typer) -> None:
@@ -91,7 +58,11 @@ def _register_one(app: typer.Typer, recipe: str, what: str) -> None:
         data_cache: Optional[Path] = typer.Option(None, help="An .npz keeping the rendered scenes. Default: under the cache folder."),
         threads: Optional[int] = typer.Option(None, help="Torch CPU threads."),
     ) -> None:
-        _train(recipe, dataset=dataset, steps=steps, batch_size=batch_size, seed=seed, device=device, out=out,
-               resume=resume, export=export, lr=lr, ema_decay=ema, drop_rate=drop_rate, loss=loss, noise=noise,
-               power=power, fds=fds or None, init=init, checkpoint_every=checkpoint_every, log_every=log_every, time_limit=time_limit,
-               workers=workers, data_cache=data_cache, threads=threads)
+        from semcom_bench.diffusion.training import train_recipe
+
+        command_line = " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
+        train_recipe(recipe, dataset=dataset, out=out, device=device, resume=resume, export=export, data_cache=data_cache,
+                     threads=threads, command=command_line, log=say,
+                     steps=steps, batch_size=batch_size, seed=seed, lr=lr, ema_decay=ema, drop_rate=drop_rate, loss=loss,
+                     noise=noise, power=power, fds=fds or None, init=init, checkpoint_every=checkpoint_every,
+                     log_every=log_every, time_limit=time_limit, workers=workers)

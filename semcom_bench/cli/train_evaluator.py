@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -49,13 +50,15 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"unknown {task} architecture {arch!r}; use one of {', '.join(ARCHES[task])}")
         if depth_loss is not None and (task != "depth" or depth_loss not in training.DEPTH_LOSSES):
             raise UserError(f"--depth-loss is for --task depth: one of {', '.join(training.DEPTH_LOSSES)}")
-        argv = ["--task", task, "--seed", str(seed), "--device", device, "--train-size", str(train_size),
-                "--val-size", str(val_size), "--workers", str(workers)]
-        for flag, value in (("--arch", arch), ("--depth-loss", depth_loss), ("--steps", steps), ("--batch-size", batch_size), ("--lr", lr), ("--out", out),
-                            ("--data-cache", data_cache), ("--time-budget", time_budget), ("--threads", threads)):
-            if value is not None:
-                argv += [flag, str(value)]
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         if validate_only:
-            argv.append("--validate-only")
-        training.main(argv)
+            validation = training.revalidate(task=task, arch=arch, out=out, val_size=val_size, device=device, workers=workers)
+            print(json.dumps(validation, indent=1))
+        else:
+            training.train_evaluator(task=task, steps=steps, seed=seed, device=device, batch_size=batch_size, lr=lr,
+                                     train_size=train_size, val_size=val_size, out=out, data_cache=data_cache, workers=workers,
+                                     time_budget=time_budget, arch=arch, depth_loss=depth_loss)
         say(f"wrote {Path(out or training.ASSET_DIR)}")

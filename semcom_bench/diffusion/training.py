@@ -9,9 +9,11 @@ learning rate, an EMA of the weights, bf16 autocast on a GPU (fp32 on the CPU).
 
 Checkpoints follow the official guided-diffusion layout in the output folder:
 ``model_NNNNNN.pt`` (weights), ``ema_<decay>_NNNNNN.pt`` (EMA weights) and ``opt_NNNNNN.pt``
-(optimizer, random state and step, for ``resume``), plus ``config.json``. ``export`` writes the
-fp16 EMA weights and a JSON (network, diffusion and model-grid settings, the recipe and its
-provenance) that :mod:`semcom_bench.methods.semantic.gesco` loads.
+(optimizer, random state and step, for ``resume``; :mod:`semcom_bench.training.checkpoints`), plus
+``config.json``. ``export`` writes the fp16 EMA weights and a JSON (network, diffusion and
+model-grid settings, the recipe and its provenance, :mod:`semcom_bench.training.provenance`) that
+:mod:`semcom_bench.methods.semantic.gesco` loads. The training scenes are rendered once and cached by
+:mod:`semcom_bench.training.scenes`. :func:`train_recipe` is ``semcom-bench train gesco|sdm``.
 
 All randomness (batches, PSNRs, label drop, timesteps, noise) comes from one generator seeded
 with ``seed`` on the training device, so a run is reproducible on the same device, and a run
@@ -21,11 +23,7 @@ stopped at step k by ``time_limit`` equals a run with ``steps=k`` (nothing depen
 from __future__ import annotations
 
 import json
-import os
-import platform
-import re
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -36,13 +34,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from semcom_bench.api import resolve_device
+from semcom_bench.components import resolve_device
 from semcom_bench.diffusion.gaussian import LOSSES, GaussianDiffusion
 from semcom_bench.diffusion.noise import NOISE_MODES, POWERS, clean_maps, drop_labels, noisy_training_maps
 from semcom_bench.errors import UserError
-from semcom_bench.hashing import hash_file, hash_obj
-from semcom_bench.nets.semantic_unet import SemanticUNet, UNetConfig, count_parameters, embedded_config
+from semcom_bench.hashing import hash_file
+from semcom_bench.nets.semantic_unet import SemanticUNet, count_parameters, embedded_config
 from semcom_bench.semantics.fds import fds
+from semcom_bench.training import (create_dataset, default_data_cache, file_record, latest_ema, latest_step,
+                                   load_checkpoint, render_training_set, reproduce_command, restore_generator, run_provenance,
+                                   save_checkpoint, write_provenance)
 
 #: recipe name -> the settings that differ between the two shipped networks
 RECIPES: dict[str, dict[str, Any]] = {
@@ -144,92 +145,27 @@ def recipe_config(recipe: str, **overrides: Any) -> TrainConfig:
 # training scenes
 # --------------------------------------------------------------------------------------------
 
-
-def _render_range(args: tuple[dict[str, Any], int, int]) -> dict[str, np.ndarray]:
-    spec, start, stop = args
-    import torch as _torch
-
-    _torch.set_num_threads(1)
-    from semcom_bench import registry
-    from semcom_bench.semantics.onehot import instance_edges
-
-    params = {k: v for k, v in spec.items() if k != "name"}
-    ds = registry.datasets.create(spec["name"], **params)
-    images, labels, edges = [], [], []
-    has_edges = False
-    for i in range(start, stop):
-        s = ds[i]
-        if s.labels is None:
-            raise UserError(f"sample {s.key} of {spec['name']} has no labels: the diffusion model trains on label maps")
-        images.append(s.image)
-        labels.append(np.asarray(s.labels, dtype=np.uint8))
-        has_edges = has_edges or s.instances is not None
-        edge = instance_edges(s.instances, eight_bit=True).numpy() if s.instances is not None else np.zeros(s.labels.shape, np.float32)
-        edges.append(edge.astype(np.uint8))
-    return {"images": np.stack(images), "labels": np.stack(labels), "edges": np.stack(edges),
-            "has_edges": np.array(has_edges)}
+#: the arrays of the training scenes the trainer uses (:func:`semcom_bench.training.render_training_set`)
+SCENE_FIELDS = ("images", "labels", "edges")
 
 
-def default_data_cache(spec: dict[str, Any]) -> Path:
-    from semcom_bench.config import default_cache_dir
+def training_data_spec(dataset: str) -> dict[str, Any]:
+    """The render spec of the train split of ``dataset`` (``name(k=v, ...)``).
 
-    return default_cache_dir() / "training-data" / f"{hash_obj(spec)[:16]}.npz"
-
-
-def render_training_set(spec: dict[str, Any], workers: int = 0, cache: str | Path | None = None,
-                        log: Callable[[str], None] = print) -> dict[str, np.ndarray]:
-    """Images (N, H, W, 3) uint8, labels (N, H, W) uint8, instance edges (N, H, W) uint8.
-
-    Rendered in ``workers`` processes (default one per core) and kept in ``cache`` (an .npz
-    keyed by the data set spec; written atomically).
+    synthetic-streets gets its training defaults (10000 scenes, 64x128, seed 0) where not given.
     """
-    from semcom_bench import registry
+    from semcom_bench.specs import parse_spec
 
-    params = {k: v for k, v in spec.items() if k != "name"}
-    ds = registry.datasets.create(spec["name"], **params)
-    n = len(ds)
-    if cache is not None and Path(cache).is_file():
-        with np.load(cache) as z:
-            data = {k: z[k] for k in z.files}
-        if str(data.get("spec", "")) == json.dumps(spec, sort_keys=True):
-            log(f"training scenes: {n} from {cache}")
-            return data
-    t0 = time.perf_counter()
-    workers = workers or min(os.cpu_count() or 1, 32)
-    chunk = max(1, min(256, -(-n // max(workers * 4, 1))))
-    jobs = [(spec, a, min(a + chunk, n)) for a in range(0, n, chunk)]
-    if workers > 1 and len(jobs) > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("fork").Pool(workers) as pool:
-            parts = pool.map(_render_range, jobs)
-    else:
-        parts = [_render_range(j) for j in jobs]
-    data = {k: np.concatenate([p[k] for p in parts]) for k in ("images", "labels", "edges")}
-    data["has_edges"] = np.array(bool(parts[0]["has_edges"]))
-    data["spec"] = np.array(json.dumps(spec, sort_keys=True))
-    log(f"training scenes: rendered {n} in {time.perf_counter() - t0:.1f} s with {workers} processes")
-    if cache is not None:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(f"{cache}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **data)
-        tmp.replace(cache)
+    spec = parse_spec(dataset)
+    data = {"name": spec.name, "split": "train", **spec.params}
+    if spec.name == "synthetic-streets":
+        data = {"size": 10000, "height": 64, "width": 128, "seed": 0, **data}
     return data
 
 
 # --------------------------------------------------------------------------------------------
 # the trainer
 # --------------------------------------------------------------------------------------------
-
-
-def _git_commit() -> str:
-    root = Path(__file__).resolve().parent.parent.parent
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        commit = out.stdout.strip()
-        return commit if re.fullmatch(r"[0-9a-f]{40}", commit) else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def init_weights_path(init: str) -> Path:
@@ -242,45 +178,13 @@ def init_weights_path(init: str) -> Path:
         return resolve(EMBEDDED[init].name)
     path = Path(init)
     if path.is_dir():
-        step = latest_step(path)
-        ema = sorted(path.glob(f"ema_*_{step:06d}.pt")) if step is not None else []
-        if not ema:
+        ema = latest_ema(path)
+        if ema is None:
             raise UserError(f"--init {init}: no ema_*.pt checkpoint in that folder")
-        return ema[-1]
+        return ema
     if not path.is_file():
         raise UserError(f"--init {init}: no such file; give {', '.join(EMBEDDED)}, a weights file or a training folder")
     return path
-
-
-def reproduce_command(command: str, steps: int) -> str:
-    """``command`` with ``--steps`` set to the steps actually done and ``--time-limit`` dropped."""
-    out, toks, i = [], shlex.split(command), 0
-    while i < len(toks):
-        tok = toks[i]
-        name = tok.split("=", 1)[0]
-        if name in ("--steps", "--time-limit"):
-            i += 1 if "=" in tok else 2
-            continue
-        out.append(tok)
-        i += 1
-    if "train" in out:
-        k = out.index("train") + 2
-        out[k:k] = ["--steps", str(steps)]
-    return " ".join(shlex.quote(t) for t in out)
-
-
-def _device_name(device: str) -> str:
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
-_CKPT = re.compile(r"^model_(\d+)\.pt$")
-
-
-def latest_step(out: Path) -> int | None:
-    steps = [int(m.group(1)) for p in out.glob("model_*.pt") if (m := _CKPT.match(p.name))]
-    return max(steps) if steps else None
 
 
 class DiffusionTrainer:
@@ -306,17 +210,15 @@ class DiffusionTrainer:
         self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed)
         if data is None:
-            data = render_training_set(cfg.dataset, cfg.workers, data_cache or default_data_cache(cfg.dataset), log)
+            data = render_training_set(cfg.dataset, cfg.workers, data_cache or default_data_cache(cfg.dataset), log,
+                                       fields=SCENE_FIELDS)
         dev = torch.device(self.device)
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True
         self.images = torch.from_numpy(data["images"]).to(dev)
         self.labels = torch.from_numpy(data["labels"]).to(dev)
         self.edges = torch.from_numpy(data["edges"]).to(dev) if bool(data["has_edges"]) else None
-        from semcom_bench import registry
-
-        ds_params = {k: v for k, v in cfg.dataset.items() if k != "name"}
-        self.num_classes = int(registry.datasets.create(cfg.dataset["name"], **ds_params).num_classes)
+        self.num_classes = int(create_dataset(cfg.dataset).num_classes)
         h, w = self.images.shape[1:3]
         f = cfg.model_downsample
         if h % f or w % f:
@@ -380,13 +282,12 @@ class DiffusionTrainer:
         return state
 
     def save(self) -> Path:
-        s = f"{self.step:06d}"
-        torch.save({k: v.cpu() for k, v in self.model.state_dict().items()}, self.out / f"model_{s}.pt")
-        torch.save({k: v.cpu() for k, v in self.ema_state_dict().items()}, self.out / f"ema_{self.cfg.ema_decay}_{s}.pt")
-        torch.save({"optimizer": self.opt.state_dict(), "step": self.step, "generator": self.gen.get_state(),
-                    "generator_device": str(self.gen.device), "history": self.history, "seconds": self.seconds,
-                    "config": self.cfg.to_dict()}, self.out / f"opt_{s}.pt")
-        return self.out / f"ema_{self.cfg.ema_decay}_{s}.pt"
+        """Write the checkpoint of the current step; the path of its EMA weights."""
+        state = {"optimizer": self.opt.state_dict(), "step": self.step, "generator": self.gen.get_state(),
+                 "generator_device": str(self.gen.device), "history": self.history, "seconds": self.seconds,
+                 "config": self.cfg.to_dict()}
+        files = save_checkpoint(self.out, self.step, self.cfg.ema_decay, self.model.state_dict(), self.ema_state_dict(), state)
+        return files["ema"]
 
     def _resume(self) -> None:
         step = latest_step(self.out)
@@ -399,17 +300,12 @@ class DiffusionTrainer:
             old = json.loads(cfg_path.read_text())
             if old.get("net") != self.net_config.to_dict():
                 raise UserError(f"cannot resume from {self.out}: its network differs from this recipe's")
-        s = f"{step:06d}"
-        self.model.load_state_dict(torch.load(self.out / f"model_{s}.pt", map_location=self.device, weights_only=True))
-        ema_path = self.out / f"ema_{self.cfg.ema_decay}_{s}.pt"
-        ema = torch.load(ema_path, map_location=self.device, weights_only=True) if ema_path.is_file() else self.model.state_dict()
+        model, ema, opt = load_checkpoint(self.out, step, self.cfg.ema_decay, self.device)
+        self.model.load_state_dict(model)
+        ema = ema if ema is not None else self.model.state_dict()
         self.ema = [ema[n].detach().clone().to(self.device) for n, _ in self.model.named_parameters()]
-        opt = torch.load(self.out / f"opt_{s}.pt", map_location=self.device, weights_only=False)
         self.opt.load_state_dict(opt["optimizer"])
-        if opt.get("generator_device", "cpu").split(":")[0] == str(self.gen.device).split(":")[0]:
-            self.gen.set_state(opt["generator"].cpu() if hasattr(opt["generator"], "cpu") else opt["generator"])
-        else:
-            self.gen.manual_seed(self.cfg.seed + step)
+        if not restore_generator(self.gen, opt["generator"], opt.get("generator_device", "cpu"), self.cfg.seed + step):
             self.log(f"resume: generator state saved on {opt.get('generator_device')}, reseeded with seed + step")
         self.step = int(opt["step"])
         self.history = list(opt.get("history", []))
@@ -511,21 +407,62 @@ class DiffusionTrainer:
         torch.save({k: v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype)
                     for k, v in self.ema_state_dict().items()}, path)
         info = self.describe()
-        info["weights"] = {"file": path.name, "dtype": "float16", "layout": "guided-diffusion UNetModel state dict (EMA)",
-                           "sha256": hash_file(path), "parameters": count_parameters(self.model)}
+        out = file_record(path)
+        info["weights"] = {"file": out["file"], "dtype": "float16", "layout": "guided-diffusion UNetModel state dict (EMA)",
+                           "sha256": out["sha256"], "bytes": out["bytes"], "parameters": count_parameters(self.model)}
         command = command or " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
+        run = run_provenance(self.device)
         info["provenance"] = {
             "command": command,
             "reproduce": reproduce_command(command, self.step),
             "recipe": self.cfg.recipe, "seed": self.cfg.seed, "steps": self.step, "batch_size": self.cfg.batch_size,
-            "data": self.cfg.dataset, "device": _device_name(self.device), "wall_time_s": round(self.seconds, 1),
-            "git_commit": _git_commit(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "data": self.cfg.dataset, "device": run["device_name"], "wall_time_s": round(self.seconds, 1),
+            "git_commit": run["git_commit"], **run["versions"], "date": run["date"],
             "final_losses": self.history[-1] if self.history else {},
         }
         if self.init_origin is not None:
             info["provenance"]["init"] = self.init_origin
-        (folder / f"{name}.json").write_text(json.dumps(info, indent=2) + "\n")
+        write_provenance(path, info)
         return info
 
 
-__all__ = ["TrainConfig", "RECIPES", "recipe_config", "DiffusionTrainer", "render_training_set", "latest_step", "init_weights_path"]
+def train_recipe(recipe: str, *, dataset: str = "synthetic-streets", out: str | Path | None = None, device: str = "auto",
+                 resume: bool = False, export: str | Path | None = None, data_cache: str | Path | None = None,
+                 threads: int | None = None, command: str | None = None, log: Callable[[str], None] = print,
+                 **overrides: Any) -> dict[str, Any]:
+    """Run a recipe as ``semcom-bench train gesco|sdm`` does: train, then optionally export.
+
+    Args:
+        recipe: ``gesco`` or ``sdm``.
+        dataset: the training data set, ``name(k=v, ...)`` (its train split; :func:`training_data_spec`).
+        out: checkpoint folder (default ``semcom-train/<recipe>``).
+        device, resume, data_cache: as for :class:`DiffusionTrainer`.
+        export: a folder for the fp16 EMA weights and their JSON, or ``assets`` (the package's
+            ``assets/<recipe>`` or ``assets/<recipe>-fds``, synthetic-streets only).
+        threads: torch CPU threads.
+        command: the command line recorded in the exported provenance (default: this process's).
+        overrides: :class:`TrainConfig` fields (None: the recipe's value).
+
+    Returns:
+        the training summary (:meth:`DiffusionTrainer.run`), with ``export`` (the JSON written) when exported.
+    """
+    if threads:
+        torch.set_num_threads(int(threads))
+    data = training_data_spec(dataset)
+    if export == "assets" and data["name"] != "synthetic-streets":
+        raise UserError("--export assets is for the embedded synthetic-streets networks; give a folder instead")
+    cfg = recipe_config(recipe, dataset=data, **overrides)
+    trainer = DiffusionTrainer(cfg, Path(out or Path("semcom-train") / recipe), device=device, resume=resume,
+                               data_cache=data_cache, log=log)
+    summary = trainer.run()
+    log(f"{recipe}: {summary['steps']} steps in {summary['seconds']:.0f} s; last checkpoint {summary['checkpoint']}")
+    if export:
+        key = f"{recipe}-fds" if cfg.fds else recipe  # the shipped network this recipe makes
+        folder = ASSETS / key if export == "assets" else Path(export)
+        info = trainer.export(folder, f"{key}-{data['name']}", command=command)
+        log(f"exported {folder / info['weights']['file']} (sha256 {info['weights']['sha256'][:16]}…)")
+        summary["export"] = info
+    return summary
+
+
+__all__ = ["TrainConfig", "RECIPES", "recipe_config", "DiffusionTrainer", "train_recipe", "training_data_spec", "init_weights_path"]

@@ -1,18 +1,19 @@
 """Training and validation of the embedded synthetic-streets evaluators.
 
-``semcom-bench train evaluator --task seg|det|depth [--arch ...]`` (and ``python -m
-semcom_bench.evaluators.training``, which needs neither typer nor rich) runs
-:func:`train_evaluator`:
+``semcom-bench train evaluator --task seg|det|depth [--arch ...]`` runs :func:`train_evaluator`
+(``--validate-only``: :func:`revalidate`):
 
 1. render the ``train`` split of synthetic-streets (64 x 128, seed 0; ``--train-size`` scenes,
-   in parallel worker processes; ``--data-cache`` keeps the arrays in an ``.npz``);
+   in parallel worker processes; ``--data-cache`` keeps the arrays in an ``.npz``; see
+   :mod:`semcom_bench.training.scenes`);
 2. train the task's network (see :mod:`semcom_bench.evaluators.embedded`) for ``--steps``
    AdamW steps with a one-cycle learning rate, batches drawn with ``--seed``, random
    horizontal flips, brightness gain in [0.85, 1.15] and, on half of the images, Gaussian
    pixel noise of sigma up to 6/255 (so an evaluator is not thrown by the grain of an
    8-bit image, while real degradations still show);
 3. save fp16 safetensors and validate the saved file on the ``val`` split (different scenes),
-   clean and on pure-noise images, writing a provenance JSON beside the weights.
+   clean and on pure-noise images, writing a provenance JSON beside the weights
+   (:mod:`semcom_bench.training.provenance`).
 
 Losses: segmentation cross-entropy over the 19 train ids; CenterNet loss for detection;
 for depth (``--arch drn`` or ``dpt``, both predicting inverse depth ``10 m / depth``; sky
@@ -22,13 +23,8 @@ inverse depth, i.e. on log depth: the same weight to relative errors near and fa
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import platform
-import subprocess
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -37,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from semcom_bench.evaluators import embedded
+from semcom_bench.training import file_record, provenance_path, render_training_set, run_provenance, write_provenance
 
 TASKS = ("seg", "det", "depth")
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -59,60 +56,26 @@ ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "evaluators"
 # --------------------------------------------------------------------------------------------
 
 
-def _render_range(args: tuple[str, int, int, int, int, int]) -> dict[str, Any]:
-    split, size, seed, start, stop, _ = args
-    from semcom_bench.data.cityscapes_labels import to_train_ids
-    from semcom_bench.data.synthetic_streets import SyntheticStreets
+#: the arrays of the scenes the evaluators train and validate on (:func:`semcom_bench.training.render_training_set`)
+SCENE_FIELDS = ("images", "labels", "depth", "boxes")
 
-    ds = SyntheticStreets(split=split, size=size, seed=seed)
-    out: dict[str, list] = {"images": [], "labels": [], "depth": [], "boxes": [], "box_labels": []}
-    for i in range(start, stop):
-        s = ds[i]
-        out["images"].append(s.image)
-        out["labels"].append(to_train_ids(s.labels))
-        out["depth"].append(s.depth.astype(np.float16))
-        out["boxes"].append(s.boxes.astype(np.float32))
-        out["box_labels"].append(s.box_labels.astype(np.int64))
-    return out
+
+def scene_spec(split: str, size: int, seed: int = 0) -> dict[str, Any]:
+    """The render spec of ``size`` synthetic-streets scenes of ``split`` (64 x 128)."""
+    return {"name": "synthetic-streets", "split": split, "size": size, "height": 64, "width": 128, "seed": seed}
 
 
 def render(split: str, size: int, seed: int = 0, workers: int = 0, cache: str | Path | None = None) -> dict[str, Any]:
     """Arrays of ``size`` synthetic-streets samples: images, train-id labels, depth, boxes.
 
     Boxes are returned flattened (``boxes`` (M, 4), ``box_labels`` (M,) label ids) with
-    ``box_index`` (size + 1,) offsets.
+    ``box_index`` (size + 1,) offsets. ``cache``: an ``.npz`` that keeps the rendered scenes
+    (label ids; the train ids are mapped here).
     """
-    if cache is not None and Path(cache).is_file():
-        with np.load(cache) as z:
-            data = {k: z[k] for k in z.files}
-        if int(data["size"]) == size and str(data["split"]) == split and int(data["seed"]) == seed:
-            return data
-    workers = workers or min(os.cpu_count() or 1, 32)
-    chunk = max(1, min(256, -(-size // max(workers * 4, 1))))
-    jobs = [(split, size, seed, a, min(a + chunk, size), 0) for a in range(0, size, chunk)]
-    if workers > 1 and len(jobs) > 1:
-        import multiprocessing as mp
+    from semcom_bench.data.cityscapes_labels import to_train_ids
 
-        with mp.get_context("fork").Pool(workers) as pool:
-            parts = pool.map(_render_range, jobs)
-    else:
-        parts = [_render_range(j) for j in jobs]
-    cat = {k: [v for p in parts for v in p[k]] for k in parts[0]}
-    counts = np.array([len(b) for b in cat["boxes"]], np.int64)
-    data = {
-        "images": np.stack(cat["images"]),
-        "labels": np.stack(cat["labels"]),
-        "depth": np.stack(cat["depth"]),
-        "boxes": np.concatenate(cat["boxes"]).reshape(-1, 4).astype(np.float32),
-        "box_labels": np.concatenate(cat["box_labels"]).astype(np.int64),
-        "box_index": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-        "size": np.int64(size), "split": np.array(split), "seed": np.int64(seed),
-    }
-    if cache is not None:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(str(cache) + ".tmp.npz")
-        np.savez(tmp, **data)
-        tmp.replace(cache)
+    data = render_training_set(scene_spec(split, size, seed), workers, cache, log=lambda _: None, fields=SCENE_FIELDS)
+    data["labels"] = np.stack([to_train_ids(labels) for labels in data["labels"]])
     return data
 
 
@@ -231,16 +194,6 @@ def seg_class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return w
 
 
-def _git_commit() -> str:
-    if os.environ.get("SEMCOM_GIT_COMMIT"):
-        return os.environ["SEMCOM_GIT_COMMIT"]
-    try:
-        root = Path(__file__).resolve().parents[2]
-        return subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def train_evaluator(task: str, steps: int | None = None, seed: int = 0, device: str = "cpu", batch_size: int | None = None,
                     lr: float | None = None, train_size: int = 10000, val_size: int = 500, out: str | Path | None = None,
                     data_cache: str | Path | None = None, workers: int = 0, time_budget: float | None = None,
@@ -326,12 +279,9 @@ def train_evaluator(task: str, steps: int | None = None, seed: int = 0, device: 
     model, train_s, losses = run(steps)
     path = embedded.save(out_dir / embedded.ARCH_FILES[(task, arch)], model.float().eval(), meta)
     log(f"[{task}] saved {path} ({path.stat().st_size / 1e6:.2f} MB) after {train_s:.0f} s")
-    from semcom_bench.hashing import hash_file
-
+    run_info = run_provenance(device, *(("transformers",) if meta["arch"] == "dpt" else ()))
     prov: dict[str, Any] = {
-        "file": path.name,
-        "sha256": hash_file(path),
-        "bytes": path.stat().st_size,
+        **file_record(path),
         "task": task,
         "arch": meta["arch"],
         "config": meta["config"],
@@ -348,17 +298,13 @@ def train_evaluator(task: str, steps: int | None = None, seed: int = 0, device: 
                            else f"L1 on {embedded.DISPARITY_SCALE:g} m / depth at 64x128")}[task],
         "augmentation": "h-flip, gain U(0.85,1.15), Gaussian noise sigma U(0,6/255) on half the images, 8-bit rounding",
         "data": {"dataset": "synthetic-streets", "split": "train", "size": train_size, "seed": 0, "resolution": [64, 128]},
-        "device": device, "device_name": torch.cuda.get_device_name(0) if device.startswith("cuda") else platform.processor() or "cpu",
+        "device": device, "device_name": run_info["device_name"],
         "train_seconds": round(train_s, 1),
         "final_loss": losses[-1] if losses else None,
-        "git_commit": _git_commit(),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "torch": torch.__version__,
+        "git_commit": run_info["git_commit"],
+        "date": run_info["date"],
+        **run_info["versions"],
     }
-    if meta["arch"] == "dpt":
-        import transformers
-
-        prov["transformers"] = transformers.__version__
     log(f"[{task}] validating on {val_size} val scenes")
     val_cache = Path(str(data_cache)).with_name(Path(str(data_cache)).stem + "-val.npz") if data_cache else None
     prov["validation"] = validate(task, path, val_size, device, workers, render("val", val_size, 0, workers, val_cache))
@@ -366,12 +312,6 @@ def train_evaluator(task: str, steps: int | None = None, seed: int = 0, device: 
     write_provenance(path, prov)
     log(f"[{task}] validation {json.dumps(prov['validation'])}")
     return prov
-
-
-def write_provenance(weights_path: Path, prov: dict[str, Any]) -> Path:
-    p = Path(weights_path).with_suffix(".json")
-    p.write_text(json.dumps(prov, indent=2, sort_keys=False) + "\n")
-    return p
 
 
 # --------------------------------------------------------------------------------------------
@@ -452,41 +392,25 @@ def validate(task: str, path: str | Path, val_size: int = 500, device: str = "cp
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m semcom_bench.evaluators.training", description="Train an embedded synthetic-streets evaluator.")
-    p.add_argument("--task", required=True, choices=TASKS)
-    p.add_argument("--arch", default=None, help="depth: drn or dpt (default: the shipped one)")
-    p.add_argument("--depth-loss", default=None, choices=DEPTH_LOSSES)
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--train-size", type=int, default=10000)
-    p.add_argument("--val-size", type=int, default=500)
-    p.add_argument("--out", default=None)
-    p.add_argument("--data-cache", default=None)
-    p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--time-budget", type=float, default=None)
-    p.add_argument("--validate-only", action="store_true", help="re-validate the file in --out and update its provenance")
-    p.add_argument("--threads", type=int, default=None)
-    a = p.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    if a.arch is not None and a.arch not in embedded.ARCHES[a.task]:
-        p.error(f"--arch for --task {a.task}: one of {', '.join(embedded.ARCHES[a.task])}")
-    if a.validate_only:
-        path = Path(a.out or ASSET_DIR) / embedded.ARCH_FILES[(a.task, a.arch or embedded.DEFAULT_ARCH[a.task])]
-        prov_path = path.with_suffix(".json")
-        prov = json.loads(prov_path.read_text()) if prov_path.is_file() else {}
-        prov["validation"] = validate(a.task, path, a.val_size, a.device, a.workers)
-        write_provenance(path, prov)
-        print(json.dumps(prov["validation"], indent=1))
-        return 0
-    train_evaluator(a.task, a.steps, a.seed, a.device, a.batch_size, a.lr, a.train_size, a.val_size, a.out,
-                    a.data_cache, a.workers, a.time_budget, arch=a.arch, depth_loss=a.depth_loss)
-    return 0
+def revalidate(task: str, arch: str | None = None, out: str | Path | None = None, val_size: int = 500, device: str = "cpu",
+               workers: int = 0) -> dict[str, Any]:
+    """Validate the saved evaluator of ``task``/``arch`` in ``out`` again and update the validation in its provenance.
 
+    Args:
+        arch: default: the task's shipped architecture.
+        out: the folder of the weights (default: the package's ``assets/evaluators``).
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+    Returns:
+        the new validation numbers.
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    arch = arch or embedded.DEFAULT_ARCH[task]
+    if arch not in embedded.ARCHES[task]:
+        raise ValueError(f"unknown {task} architecture {arch!r}; use one of {', '.join(embedded.ARCHES[task])}")
+    path = Path(out or ASSET_DIR) / embedded.ARCH_FILES[(task, arch)]
+    prov_path = provenance_path(path)
+    prov = json.loads(prov_path.read_text()) if prov_path.is_file() else {}
+    prov["validation"] = validate(task, path, val_size, device, workers)
+    write_provenance(path, prov)
+    return prov["validation"]
