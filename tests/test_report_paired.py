@@ -296,3 +296,59 @@ def test_no_pairs_and_bad_format(frame):
     assert "No image-level results to pair with ref" in text and "|" not in text
     with pytest.raises(UserError):
         render_paired(frame, synthetic_provenance(), "html", REF)
+
+
+# ----------------------------------------------------------------------------------------
+# API and CLI
+
+
+@pytest.fixture()
+def run_folder(frame, tmp_path):
+    from semcom_bench import results
+
+    out = tmp_path / "run"
+    results.save(out, frame, synthetic_provenance())
+    return out
+
+
+def test_api_report_versus(run_folder, frame):
+    from semcom_bench import api
+
+    for fmt in ("markdown", "latex", "csv"):
+        assert api.report(run_folder, fmt, versus=REF) == render_paired(frame, synthetic_provenance(), fmt, REF)
+    assert "Paired table" not in api.report(run_folder, "markdown")  # without versus: the mean ± std tables
+    only = api.report(run_folder, "csv", ["lpips"], versus=WORSE)
+    assert set(pd.read_csv(io.StringIO(only)).method) == {REF, BETTER, SAME}
+
+
+def test_cli_versus(run_folder, tmp_path):
+    from typer.testing import CliRunner
+
+    from semcom_bench.cli.main import app
+
+    runner = CliRunner()
+    md = runner.invoke(app, ["report", "--out", str(run_folder), "--versus", REF])
+    assert md.exit_code == 0, md.output
+    assert "**Paired table 1.** LPIPS ↓" in md.output and "| better(k=1,x=a\\_b) |" in md.output
+    assert "± " not in md.output.split("**Notes.**")[0]  # the paired view replaces the mean ± std tables
+    tex = runner.invoke(app, ["report", "--out", str(run_folder), "--versus", BETTER, "--format", "latex",
+                              "--standalone", "--metrics", "miou"])
+    assert tex.exit_code == 0, tex.output
+    assert tex.output.startswith(r"\documentclass") and r"\toprule" in tex.output and "vs better(k=1,x=a\\_b)" in tex.output
+    target = tmp_path / "paired.csv"
+    csv = runner.invoke(app, ["report", "--out", str(run_folder), "--versus", REF, "-f", "csv", "-o", str(target)])
+    assert csv.exit_code == 0, csv.output
+    assert target.read_text().splitlines()[0] == ",".join(PAIRED_COLUMNS)
+
+
+def test_cli_unknown_versus_is_one_line_and_exit_2(run_folder):
+    from typer.testing import CliRunner
+
+    from semcom_bench.cli.main import app
+
+    res = CliRunner().invoke(app, ["report", "--out", str(run_folder), "--versus", "full-image"])
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in res.output
+    assert lines[0].startswith("error: --versus 'full-image' is not a method in the results")
+    assert all(repr(m) in lines[0] for m in METHODS)
