@@ -290,6 +290,12 @@ def test_csv(frame, paired):
     assert list(back["n"]) == list(expected["n"])
 
 
+def test_caption_names_the_metric_only_when_it_tells_outputs_apart(frame):
+    bits = frame[frame.output == "lpips"].assign(metric="bits", output="channel_uses")
+    text = render_paired(bits, synthetic_provenance(), "markdown", REF)
+    assert "**Paired table 1.** channel uses ↓ on channel awgn" in text
+
+
 def test_no_pairs_and_bad_format(frame):
     only_ref = frame[frame.method == REF]
     text = render_paired(only_ref, synthetic_provenance(), "markdown", REF)

@@ -315,7 +315,8 @@ def _caption(table: PairedTable, provenance: dict[str, Any] | None, confidence: 
     delta = r"$\Delta$" if latex else "Δ"
     minus = "$-$" if latex else "−"
     name = T.display_name(table.output, latex)
-    if table.metric != table.output:
+    # a metric spec label (``miou(evaluator=embedded)``) tells two evaluations of one output apart
+    if table.metric != table.output and (table.output not in T.DISPLAY_NAMES or "(" in table.metric):
         name = f"{name} ({esc(table.metric)})"
     ref = esc(table.reference)
     head = f"{name} {arrow} on channel {esc(table.channel)}"
