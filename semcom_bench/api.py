@@ -40,8 +40,14 @@ def run(config: RunConfig, progress: ProgressFactory = _null_progress) -> dict[s
     return summary
 
 
-def report(out: str | Path, fmt: str = "markdown", metrics: list[str] | None = None) -> str:
-    """Render the tables of the run saved in ``out`` as latex, markdown or csv."""
+def report(out: str | Path, fmt: str = "markdown", metrics: list[str] | None = None, versus: str | None = None) -> str:
+    """Render the tables of the run saved in ``out`` as latex, markdown or csv.
+
+    With ``versus`` (a method label exactly as in the results' method column), render the
+    paired view instead of the mean ± std tables: per-image differences of every other
+    method against ``versus``, mean and 95 % paired bootstrap interval per channel x SNR
+    (:mod:`semcom_bench.report.paired`). An unknown label is a UserError listing the methods.
+    """
     from semcom_bench.report.tables import render
 
     if fmt not in ("latex", "markdown", "csv"):
@@ -51,6 +57,10 @@ def report(out: str | Path, fmt: str = "markdown", metrics: list[str] | None = N
         unknown = sorted(set(metrics) - set(frame["metric"]) - set(frame["output"]))
         if unknown:
             raise UserError(f"metric(s) {', '.join(unknown)} not in the results of {out}; present: {', '.join(sorted(set(frame['metric'])))}")
+    if versus is not None:
+        from semcom_bench.report.paired import render_paired
+
+        return render_paired(frame, prov, fmt, versus, metrics)
     return render(frame, prov, fmt, metrics)
 
 

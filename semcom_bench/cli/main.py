@@ -106,6 +106,7 @@ def run(
     semcom-bench report
     semcom-bench report --format latex --output tables.tex
     semcom-bench report --format markdown --metrics psnr,ssim
+    semcom-bench report --versus full-image --metrics psnr,ssim
 """)
 def report(
     out: Path = typer.Option(DEFAULT_OUT, help="Results folder written by 'run'."),
@@ -113,11 +114,19 @@ def report(
     metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics or outputs to include. Default: all."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of the terminal."),
     standalone: bool = typer.Option(False, help="LaTeX only: wrap the tables in a compilable document."),
+    versus: Optional[str] = typer.Option(
+        None, metavar="METHOD",
+        help="Paired view instead of the mean ± std tables: per-image differences of every other method against "
+             "METHOD (its label as in the results, e.g. --versus full-image or --versus 'gesco(power=peak)'), "
+             "mean and 95% bootstrap interval per channel and SNR."),
 ) -> None:
-    """Print the paper's tables: rows methods, columns SNR values, mean ± std, best in bold."""
+    """Print the paper's tables: rows methods, columns SNR values, mean ± std, best in bold.
+
+    With --versus METHOD, print the paired differences against METHOD instead.
+    """
     from semcom_bench import api
 
-    text = api.report(out, format, [m.strip() for m in metrics.split(",")] if metrics else None)
+    text = api.report(out, format, [m.strip() for m in metrics.split(",")] if metrics else None, versus=versus)
     if standalone and format == "latex":
         from semcom_bench.report.tables import latex_document
 
