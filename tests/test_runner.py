@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,6 +97,9 @@ def test_one_run_is_a_paired_comparison(tmp_path, monkeypatch):
                           channels="awgn", values="10,1", metrics="psnr", out=tmp_path / "out",
                           cache_dir=tmp_path / "cache", threads=1)
     api.run(config)
+    paired = api.report(tmp_path / "out", "markdown", versus="sdm(steps=1)")
+    assert "paired against sdm(steps=1)" in paired and "95 % bootstrap interval" in paired
+    assert re.search(r"\| gesco\(steps=1\) \| \**[−-]?\d+\.\d+ \[[−-]?\d+\.\d+, [−-]?\d+\.\d+\]", paired), paired
     for snr in (10.0, 1.0):
         gesco, sdm = seen[("gesco", snr)], seen[("sdm", snr)]
         assert len(gesco) == 4 and len(sdm) == 2  # two gesco variants, two samples each

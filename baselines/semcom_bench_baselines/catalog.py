@@ -1,0 +1,15 @@
+"""The modules of the third-party methods; importing this module registers them.
+
+It is the target of the ``semcom_bench.plugins`` entry point ``baselines``. A new method is
+one module in this package, added to :data:`MODULES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+#: modules that register a method each (``semcom_bench_baselines.<name>``)
+MODULES: list[str] = []
+
+for _module in MODULES:
+    importlib.import_module(_module)
