@@ -128,12 +128,15 @@ class Registry:
 
         A class gets its parameters checked against its signature (a bad name or value is a
         one-line :class:`UserError` naming the parameter and what it accepts) and is built as
-        ``cls(context, **params)``; a factory function is called as ``factory(**params)``.
+        ``cls(context, **params)``; a factory function (data sets, which the context holds)
+        is called as ``factory(**params)``, its keyword-only parameters checked the same way.
         """
         entry = self.get(name)
         owner = f"{self.kind} {entry.name!r}"
         if entry.is_class:
             return entry.factory(context, **check_params(entry.factory, params, owner))
+        if entry.parameters():  # a factory function with keyword-only, annotated parameters
+            return entry.factory(**check_params(entry.factory, params, owner))
         try:
             return entry.factory(**params)
         except TypeError as exc:

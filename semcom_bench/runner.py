@@ -186,13 +186,14 @@ def transmit(cell: Cell, batch: list[Sample]) -> tuple[list[Payload], list[Deliv
 
 def _generate_batch(cell: Cell, batch: list[Sample], cache: Cache) -> None:
     keys = [cell.image_key(s) for s in batch]
-    if torch.cuda.is_available():
+    on_gpu = cell.method.device.startswith("cuda")
+    if on_gpu:
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     payloads, deliveries = transmit(cell, batch)
     images = cell.method.receive_batch(deliveries, [cell.receiver_stream(s) for s in batch])
     seconds = (time.perf_counter() - start) / len(batch)
-    gpu_peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+    gpu_peak = torch.cuda.max_memory_allocated() / 2**20 if on_gpu else None
     for s, key, p, img in zip(batch, keys, payloads, images):
         if img.shape != s.image.shape or img.dtype != np.uint8:
             raise RuntimeError(f"method {cell.method.name} returned {img.dtype} {img.shape}, expected uint8 {s.image.shape}")

@@ -204,7 +204,7 @@ def list_(
             if not e.origin.startswith("semcom_bench."):
                 meta = f"plugin={e.origin}" + (", " + meta if meta else "")
             table.add_row(e.name, e.version, e.summary, meta)
-            if e.is_class and e.parameters():
+            if e.parameters():
                 options.append(f"{e.name}(" + ", ".join(p.name for p in e.parameters()) + ")")
                 options += [f"    {p.describe()}" for p in e.parameters()]
         out_console.print(table)

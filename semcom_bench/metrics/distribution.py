@@ -7,7 +7,7 @@ Feature extractor
     (SHA-1 a16e4d89…, SHA-256 7ff4a85c…), the same weights pytorch-fid and clean-fid use. They
     are mapped one to one onto torch-fidelity's layer names (:func:`convert_torchscript_state`)
     and handed to torchmetrics' ``NoTrainInceptionV3`` in memory, so nothing is downloaded and
-    nothing is written into site-packages. ``tests/test_metrics_distribution.py`` checks that
+    nothing is written into site-packages. ``tests/metrics/test_distribution.py`` checks that
     both networks give the same features (max abs difference ~1e-6).
 
 Resize mode (recorded in :meth:`fingerprint`, so it is part of every cached value's key)

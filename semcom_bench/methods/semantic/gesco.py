@@ -19,7 +19,8 @@ The parameters, their defaults and accepted values are in the constructor signat
   the noise FDS removes; re-binarising removes it (see the README).
 * The deterministic samplers (``ddim``, ``dpmpp``) do worse with the embedded networks; see
   :mod:`semcom_bench.diffusion.sampling`.
-* ``guidance`` is the official code's ``s``; the paper's eq. 13 calls ``s - 1`` its s.
+* ``guidance`` is the official code's ``s``; the paper's eq. 13 calls ``s - 1`` its s. As in
+  the official code, ``s <= 1`` runs the conditional model alone (no guidance).
 * ``weights``: an official SDM/GESCO ``ema_0.9999_*.pt`` (Cityscapes flags: 256 channels,
   attention at 32,16,8, 64-channel heads, 35 classes + edges), or an ``ema_*.pt`` of
   ``semcom-bench train`` (its ``config.json`` beside it) or an exported ``NAME.pt`` with
@@ -54,7 +55,8 @@ from semcom_bench.methods.semantic.maps import Fds, MapMethod
 from semcom_bench.registry import methods
 from semcom_bench.weights import WeightFile, register_weights, resolve
 
-VERSION = "1"
+#: 2: official timestep respacing (odd step counts) and no guidance for s <= 1, as the official code
+VERSION = "2"
 
 
 def _embedded(key: str, sha256: str, description: str) -> WeightFile:
@@ -160,7 +162,7 @@ class SemanticDiffusion(MapMethod):
                                "DDIM / DPM-Solver++ (10)")] = "respaced",
         steps: Annotated[int | None, Doc("sampler steps (default per sampler)", low=1, high=1000)] = None,
         guidance: Annotated[float, Doc("classifier-free guidance scale s of the official code: "
-                                       "eps(0) + s (eps(y) - eps(0))")] = 2.0,
+                                       "eps(0) + s (eps(y) - eps(0)); s <= 1: the conditional model alone")] = 2.0,
         weights: Weights = None,
         upsample: Annotated[Literal["bicubic", "bilinear", "nearest"],
                             Doc("resizing of the model output to the scene size")] = "bicubic",

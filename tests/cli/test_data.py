@@ -10,7 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from semcom_bench.cli.main import app, main
-from tests.test_datasets import make_cityscapes
+from tests.data.test_datasets import make_cityscapes
 
 runner = CliRunner()
 

@@ -97,7 +97,7 @@ def test_a_file_that_is_not_a_state_dict_is_a_user_error(tmp_path):
 
 def test_official_checkpoint_through_the_method(tmp_path):
     """An official-layout state dict (35 classes + edges) receives 34-class street maps."""
-    from tests.test_gesco_net import _official_state
+    from tests.nets.test_semantic_unet import _official_state
 
     path = tmp_path / "ema_0.9999_000000.pt"
     torch.save(_official_state(False), path)

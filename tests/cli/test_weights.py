@@ -14,7 +14,7 @@ import tests.fake_dataset  # noqa: F401  (registers test-fake)
 from semcom_bench import weights
 from semcom_bench.cli.main import app
 from semcom_bench.metrics import distribution as dist
-from tests.test_metrics_distribution import StandInExtractor
+from tests.metrics.test_distribution import StandInExtractor
 
 runner = CliRunner()
 
