@@ -191,7 +191,7 @@ def test_coco_stuff_center_crop_and_instances(tmp_path):
     # landscape 64x48 -> 43x32 -> centre crop columns 5..37
     s = ds[0]
     assert 7 in np.unique(s.instances)
-    with pytest.raises(UserError, match="stretch or center-crop"):
+    with pytest.raises(UserError, match="parameter resize .* one of stretch, center-crop; got 'pad'"):
         registry.datasets.create("coco-stuff", root=str(tmp_path), resize="pad")
 
 
