@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from semcom_bench.components import Annotated, Doc, Literal
 from semcom_bench.data.base import Sample
-from semcom_bench.data.files import (FileDataset, check_root, check_square_mode, list_files, positive_int, read_index_map,
-                                     read_rgb, sdm_square)
+from semcom_bench.data.files import (FileDataset, SquareResize, check_root, list_files, read_index_map, read_rgb,
+                                     sdm_square)
 from semcom_bench.errors import UserError
 from semcom_bench.registry import datasets
 
@@ -51,11 +52,8 @@ assert len(CLASS_NAMES) == 151
 class Ade20k(FileDataset):
     """ADE20K scene parsing (see the module docstring).
 
-    Args:
-        root: the ``ADEChallengeData2016`` folder.
-        split: ``validation`` or ``training``.
-        size: output side (default 256).
-        resize: ``"stretch"`` (official evaluation) or ``"center-crop"``.
+    Takes the parameters of :func:`ade20k`, documented in its signature, against which the
+    registry checks them (built directly, the class does not check them again).
     """
 
     name = "ade20k"
@@ -66,8 +64,7 @@ class Ade20k(FileDataset):
 
     def __init__(self, root: str | Path, split: str = "validation", size: int = 256, resize: str = "stretch"):
         self.root = check_root(root, "ade20k", LAYOUT)
-        self.resize = check_square_mode(resize, "ade20k")
-        self.size = positive_int(size, "size", "ade20k", "256")
+        self.resize, self.size = resize, int(size)
         self.split = str(split)
         image_dir = self.root / "images" / self.split
         images = list_files(image_dir, (".jpg", ".jpeg", ".png"), recursive=False)
@@ -103,6 +100,12 @@ class Ade20k(FileDataset):
     layout=LAYOUT,
     weights=None,
 )
-def ade20k(root: str | None = None, split: str = "validation", size: int = 256, resize: str = "stretch") -> Ade20k:
+def ade20k(
+    *,
+    root: Annotated[Path | None, Doc("the ADEChallengeData2016 folder (required)")] = None,
+    split: Annotated[Literal["validation", "training"], Doc("ADE20K split")] = "validation",
+    size: Annotated[int, Doc("output side in pixels", low=1)] = 256,
+    resize: SquareResize = "stretch",
+) -> Ade20k:
     """Build the ``ade20k`` data set (see :class:`Ade20k`)."""
     return Ade20k(root, split=split, size=size, resize=resize)

@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from semcom_bench.components import Annotated, Doc, Literal
 from semcom_bench.data.base import Sample
 from semcom_bench.data.cityscapes_labels import LABEL_NAMES, to_train_ids
-from semcom_bench.data.files import (FileDataset, boxes_from_instances, check_root, list_files, positive_int, read_index_map,
+from semcom_bench.data.files import (FileDataset, boxes_from_instances, check_root, list_files, read_index_map,
                                      read_rgb, sdm_resize)
 from semcom_bench.errors import UserError
 from semcom_bench.registry import datasets
@@ -44,11 +45,9 @@ IMAGE_SUFFIX = "_leftImg8bit.png"
 class Cityscapes(FileDataset):
     """Cityscapes fine annotations (see the module docstring).
 
-    Args:
-        root: folder holding ``leftImg8bit/`` and ``gtFine/``.
-        split: ``train``, ``val`` or ``test``.
-        height, width: output size (default 256 x 512, the papers' resolution).
-        instances: load ``*_gtFine_instanceIds.png`` (edges and boxes); missing files give None.
+    Takes the parameters of :func:`cityscapes`, documented in its signature, against which the
+    registry checks them (built directly, the class does not check them again). A frame without
+    an ``*_gtFine_instanceIds.png`` file has no instances.
 
     Attributes:
         num_classes: 35 (label ids 0..33 + the unused license-plate slot 34).
@@ -64,8 +63,7 @@ class Cityscapes(FileDataset):
 
     def __init__(self, root: str | Path, split: str = "val", height: int = 256, width: int = 512, instances: bool = True):
         self.root = check_root(root, "cityscapes", LAYOUT)
-        self.height = positive_int(height, "height", "cityscapes", "256 x 512")
-        self.width = positive_int(width, "width", "cityscapes", "256 x 512")
+        self.height, self.width = int(height), int(width)
         self.split, self.with_instances = str(split), bool(instances)
         image_dir = self.root / "leftImg8bit" / self.split
         images = list_files(image_dir, (IMAGE_SUFFIX,))
@@ -110,7 +108,13 @@ class Cityscapes(FileDataset):
     layout=LAYOUT,
     weights=None,
 )
-def cityscapes(root: str | None = None, split: str = "val", height: int = 256, width: int = 512,
-               instances: bool = True) -> Cityscapes:
+def cityscapes(
+    *,
+    root: Annotated[Path | None, Doc("folder holding leftImg8bit/ and gtFine/ (required)")] = None,
+    split: Annotated[Literal["train", "val", "test"], Doc("Cityscapes split")] = "val",
+    height: Annotated[int, Doc("output height in pixels (256 x 512: the papers' resolution)", low=1)] = 256,
+    width: Annotated[int, Doc("output width in pixels", low=1)] = 512,
+    instances: Annotated[bool, Doc("load *_gtFine_instanceIds.png (instance edges and boxes)")] = True,
+) -> Cityscapes:
     """Build the ``cityscapes`` data set (see :class:`Cityscapes`)."""
     return Cityscapes(root, split=split, height=height, width=width, instances=instances)

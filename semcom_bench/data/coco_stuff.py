@@ -32,9 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from semcom_bench.components import Annotated, Doc, Literal
 from semcom_bench.data.base import Sample
-from semcom_bench.data.files import (FileDataset, check_root, check_square_mode, list_files, positive_int, read_index_map,
-                                     read_rgb, sdm_square)
+from semcom_bench.data.files import (FileDataset, SquareResize, check_root, list_files, read_index_map, read_rgb,
+                                     sdm_square)
 from semcom_bench.errors import UserError
 from semcom_bench.registry import datasets
 
@@ -64,13 +65,10 @@ assert len(CLASS_NAMES) == 183
 class CocoStuff(FileDataset):
     """COCO-Stuff 2017 (see the module docstring).
 
-    Args:
-        root: folder holding ``<split>/`` and ``stuffthingmaps_trainval2017/``.
-        split: ``val2017`` or ``train2017``.
-        size: output side (default 256).
-        resize: ``"stretch"`` (official evaluation) or ``"center-crop"``.
-        instances: optional folder (relative to ``root`` or absolute) of instance-id PNGs
-            with the images' stems; their ids are used as stored (any integer per instance).
+    Takes the parameters of :func:`coco_stuff`, documented in its signature, against which the
+    registry checks them (built directly, the class does not check them again). Instance-id PNGs
+    (``instances``) carry the images' stems; their ids are used as stored (any integer per
+    instance).
     """
 
     name = "coco-stuff"
@@ -82,8 +80,7 @@ class CocoStuff(FileDataset):
     def __init__(self, root: str | Path, split: str = "val2017", size: int = 256, resize: str = "stretch",
                  instances: str | None = None):
         self.root = check_root(root, "coco-stuff", LAYOUT)
-        self.resize = check_square_mode(resize, "coco-stuff")
-        self.size = positive_int(size, "size", "coco-stuff", "256")
+        self.resize, self.size = resize, int(size)
         self.split, self.instances = str(split), instances
         image_dir = self.root / self.split
         label_dir = self.root / "stuffthingmaps_trainval2017" / self.split
@@ -131,7 +128,14 @@ class CocoStuff(FileDataset):
     layout=LAYOUT,
     weights=None,
 )
-def coco_stuff(root: str | None = None, split: str = "val2017", size: int = 256, resize: str = "stretch",
-               instances: str | None = None) -> CocoStuff:
+def coco_stuff(
+    *,
+    root: Annotated[Path | None, Doc("folder holding <split>/ and stuffthingmaps_trainval2017/ (required)")] = None,
+    split: Annotated[Literal["val2017", "train2017"], Doc("COCO 2017 split")] = "val2017",
+    size: Annotated[int, Doc("output side in pixels", low=1)] = 256,
+    resize: SquareResize = "stretch",
+    instances: Annotated[str | None, Doc("folder of same-stem instance-id PNGs, relative to root or absolute "
+                                         "(left out: no instances)")] = None,
+) -> CocoStuff:
     """Build the ``coco-stuff`` data set (see :class:`CocoStuff`)."""
     return CocoStuff(root, split=split, size=size, resize=resize, instances=instances)

@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
+from semcom_bench.components import Annotated, Doc, Literal
 from semcom_bench.data.base import IndexedDataset, Sample
 from semcom_bench.errors import UserError
 
@@ -25,8 +26,11 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 RESAMPLE = {"bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR, "box": Image.BOX,
             "nearest": Image.NEAREST}
 
-#: Ways to a ``size`` x ``size`` sample (:func:`sdm_square`).
-SQUARE_MODES = ("stretch", "center-crop")
+#: The ``resize`` parameter of the square data sets: the way to a ``size`` x ``size`` sample
+#: (:func:`sdm_square`).
+SquareResize = Annotated[Literal["stretch", "center-crop"],
+                         Doc("to size x size: stretch (official evaluation; aspect ratio lost) or center-crop "
+                             "(short side to size; borders cut)")]
 
 
 def list_files(folder: Path, suffixes: Iterable[str] = IMAGE_EXTENSIONS, recursive: bool = True) -> list[Path]:
@@ -46,20 +50,6 @@ def check_root(root: Any, what: str, layout: str) -> Path:
     if not path.is_dir():
         raise UserError(f"{what} root {str(path)!r} is not a folder; expected layout: {layout}")
     return path
-
-
-def positive_int(value: Any, what: str, dataset: str, default: str) -> int:
-    """``value`` as an int if it is a positive integer, else a one-line :class:`UserError`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise UserError(f"bad {what} {value!r} for {dataset}; use a positive integer (default {default})")
-    return int(value)
-
-
-def check_square_mode(mode: Any, dataset: str) -> str:
-    """``mode`` if it is one of :data:`SQUARE_MODES`, else a one-line :class:`UserError`."""
-    if mode not in SQUARE_MODES:
-        raise UserError(f"unknown resize {mode!r} for {dataset}; choose {' or '.join(SQUARE_MODES)}")
-    return mode
 
 
 def read_rgb(path: Path) -> Image.Image:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from semcom_bench.components import Annotated, Doc
 from semcom_bench.data.base import Sample
 from semcom_bench.data.files import FileDataset, check_root, list_files, read_index_map, read_rgb, sdm_resize
 from semcom_bench.errors import UserError
@@ -37,16 +38,12 @@ def _layout(images: str, labels: str | None) -> str:
 class Folder(FileDataset):
     """A generic image (+ label) folder (see the module docstring).
 
-    Args:
-        root: the data set folder.
-        images: image sub-folder (default ``images``).
-        labels: label sub-folder (default ``labels``); ``None``/``"none"`` for images only.
-        instances: instance-id sub-folder, or None.
-        num_classes: size of the label space (required with labels).
-        ignore_index: label value that metrics ignore (default 255).
-        height, width: resize to this size (both or neither).
-        class_names: optional class names, a list or one string separated by ``|`` (or commas
-            outside the command line) (default ``class0, class1, ...``).
+    Takes the parameters of :func:`folder`, documented in its signature, against which the
+    registry checks each of them (built directly, the class does not check them again). Checked
+    here, because they involve more than one argument: ``num_classes`` is required with labels,
+    ``height`` and ``width`` come together, and ``class_names`` (a list, or one string separated
+    by ``|``, or by commas outside the command line) has ``num_classes`` names. Without class
+    names they are ``class0, class1, ...``.
     """
 
     name = "folder"
@@ -60,7 +57,7 @@ class Folder(FileDataset):
         self.root = check_root(root, "folder", layout)
         if (height is None) != (width is None):
             raise UserError("folder needs both height and width to resize, or neither")
-        if labels is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1):
+        if labels is not None and not num_classes:
             raise UserError(f"folder with labels needs num_classes=<number of classes>, got {num_classes!r}")
         self.images, self.labels, self.instances = str(images), labels, instances
         self.num_classes = int(num_classes) if num_classes else 0
@@ -129,9 +126,21 @@ class Folder(FileDataset):
     layout="<root>/images/*.jpg|png + <root>/labels/<stem>.png",
     weights=None,
 )
-def folder(root: str | None = None, images: str = "images", labels: str | None = "labels", instances: str | None = None,
-           num_classes: int | None = None, ignore_index: int | None = 255, height: int | None = None,
-           width: int | None = None, class_names: str | None = None) -> Folder:
+def folder(
+    *,
+    root: Annotated[Path | None, Doc("the data set folder (required)")] = None,
+    images: Annotated[str, Doc("image sub-folder")] = "images",
+    labels: Annotated[str | None, Doc("label sub-folder of same-stem PNGs (none: images only)")] = "labels",
+    instances: Annotated[str | None, Doc("instance-id sub-folder of same-stem PNGs (left out: no instances)")] = None,
+    num_classes: Annotated[int | None, Doc("size of the label space (required with labels)", low=1)] = None,
+    ignore_index: Annotated[int | None, Doc("label value that metrics ignore")] = 255,
+    height: Annotated[int | None, Doc("resize to this height in pixels, with width (left out: as stored)",
+                                      low=1)] = None,
+    width: Annotated[int | None, Doc("resize to this width in pixels, with height (left out: as stored)",
+                                     low=1)] = None,
+    class_names: Annotated[Any, Doc("class names separated by | (a list in a TOML file; "
+                                    "left out: class0, class1, ...)")] = None,
+) -> Folder:
     """Build the ``folder`` data set (see :class:`Folder`)."""
     return Folder(root, images=images, labels=labels, instances=instances, num_classes=num_classes,
                   ignore_index=ignore_index, height=height, width=width, class_names=class_names)

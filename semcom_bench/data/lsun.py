@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from semcom_bench.components import Annotated, Doc, Literal
 from semcom_bench.data.base import Sample
-from semcom_bench.data.files import RESAMPLE, FileDataset, check_root, list_files, positive_int, read_rgb
+from semcom_bench.data.files import RESAMPLE, FileDataset, check_root, list_files, read_rgb
 from semcom_bench.errors import UserError
 from semcom_bench.registry import datasets
 
@@ -32,12 +33,9 @@ EXTENSIONS = (".webp", ".jpg", ".jpeg", ".png")
 class Lsun(FileDataset):
     """LSUN images of one category (see the module docstring).
 
-    Args:
-        root: folder holding the exported category folder.
-        category: LSUN category, e.g. ``church_outdoor`` or ``bedroom``.
-        split: ``val`` or ``train`` (only used to find ``<category>_<split>/``).
-        size: output side (default 256).
-        resample: ``lanczos`` (default) or ``bicubic``.
+    Takes the parameters of :func:`lsun`, documented in its signature, against which the
+    registry checks them (built directly, the class does not check them again). ``split`` only
+    serves to find ``<category>_<split>/``.
     """
 
     name = "lsun"
@@ -49,9 +47,7 @@ class Lsun(FileDataset):
     def __init__(self, root: str | Path, category: str = "church_outdoor", split: str = "val", size: int = 256,
                  resample: str = "lanczos"):
         self.root = check_root(root, "lsun", LAYOUT)
-        if resample not in ("lanczos", "bicubic"):
-            raise UserError(f"unknown resample {resample!r} for lsun; choose lanczos or bicubic")
-        self.size = positive_int(size, "size", "lsun", "256")
+        self.size = int(size)
         self.category, self.split, self.resample = str(category), str(split), resample
         candidates = [self.root / f"{self.category}_{self.split}", self.root / self.category]
         self.folder = next((c for c in candidates if c.is_dir()), None)
@@ -86,7 +82,13 @@ class Lsun(FileDataset):
     layout=LAYOUT,
     weights=None,
 )
-def lsun(root: str | None = None, category: str = "church_outdoor", split: str = "val", size: int = 256,
-         resample: str = "lanczos") -> Lsun:
+def lsun(
+    *,
+    root: Annotated[Path | None, Doc("folder holding the exported category folder (required)")] = None,
+    category: Annotated[str, Doc("LSUN category, e.g. church_outdoor or bedroom")] = "church_outdoor",
+    split: Annotated[Literal["val", "train"], Doc("LSUN split (finds <category>_<split>/)")] = "val",
+    size: Annotated[int, Doc("output side in pixels (after the centre crop to the short side)", low=1)] = 256,
+    resample: Annotated[Literal["lanczos", "bicubic"], Doc("resampling filter of the resize")] = "lanczos",
+) -> Lsun:
     """Build the ``lsun`` data set (see :class:`Lsun`)."""
     return Lsun(root, category=category, split=split, size=size, resample=resample)

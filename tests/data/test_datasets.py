@@ -191,7 +191,7 @@ def test_coco_stuff_center_crop_and_instances(tmp_path):
     # landscape 64x48 -> 43x32 -> centre crop columns 5..37
     s = ds[0]
     assert 7 in np.unique(s.instances)
-    with pytest.raises(UserError, match="stretch or center-crop"):
+    with pytest.raises(UserError, match="parameter resize .* one of stretch, center-crop; got 'pad'"):
         registry.datasets.create("coco-stuff", root=str(tmp_path), resize="pad")
 
 
@@ -291,3 +291,37 @@ def test_every_loader_is_registered_with_metadata():
         assert n in names
         entry = registry.datasets.get(n)
         assert entry.meta["layout"] and "resolution" in entry.meta
+
+
+BAD_PARAMETERS = [
+    ("synthetic-streets(split=dev)", r"parameter split of dataset 'synthetic-streets' must be one of train, val, test"),
+    ("synthetic-streets(size=0)", r"parameter size of dataset 'synthetic-streets' must be in \[1, "),
+    ("cityscapes(height=abc)", r"parameter height of dataset 'cityscapes' must be an integer, got 'abc'"),
+    ("cityscapes(split=dev)", r"parameter split of dataset 'cityscapes' must be one of train, val, test"),
+    ("cityscapes(instances=maybe)", r"parameter instances of dataset 'cityscapes' must be true or false"),
+    ("coco-stuff(split=val)", r"parameter split of dataset 'coco-stuff' must be one of val2017, train2017"),
+    ("ade20k(resize=pad)", r"parameter resize of dataset 'ade20k' must be one of stretch, center-crop"),
+    ("ade20k(size=-1)", r"parameter size of dataset 'ade20k' must be in \[1, "),
+    ("lsun(resample=nearest)", r"parameter resample of dataset 'lsun' must be one of lanczos, bicubic"),
+    ("folder(num_classes=0)", r"parameter num_classes of dataset 'folder' must be in \[1, "),
+    ("folder(height=1.5)", r"parameter height of dataset 'folder' must be an integer or none, got 1.5"),
+    ("cityscapes(heigth=64)", r"dataset 'cityscapes' has no parameter heigth; its parameters: root, split, height"),
+]
+
+
+def test_data_set_parameters_are_declared_and_checked(tmp_path):
+    # every data set declares its parameters in its factory's signature...
+    for entry in registry.datasets.entries():
+        if entry.name == "test-fake":  # a bare test class, not a factory with declared parameters
+            continue
+        params = entry.parameters()
+        assert params, entry.name
+        assert all(p.doc.text and "\n" not in p.doc.text for p in params), entry.name
+    # ...and a bad value is a one-line error naming the parameter and what it accepts, before
+    # any file is looked at (the root exists here)
+    for text, match in BAD_PARAMETERS:
+        spec = parse_spec(text)
+        params = spec.params if spec.name == "synthetic-streets" else {"root": str(tmp_path), **spec.params}
+        with pytest.raises(UserError, match=match) as err:
+            registry.datasets.create(spec.name, **params)
+        assert "\n" not in str(err.value), text

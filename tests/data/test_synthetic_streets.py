@@ -24,7 +24,6 @@ from semcom_bench.data.synthetic_streets import (
     THING_LABEL_IDS,
     USED_LABEL_IDS,
     SyntheticStreets,
-    synthetic_streets,
 )
 from semcom_bench.errors import UserError
 
@@ -199,16 +198,20 @@ def test_a_run_of_train_scenes():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(split="validation"), "split 'validation'"),
-    (dict(height=60), "height 60"),
-    (dict(width=0), "width 0"),
-    (dict(height=-8), "height -8"),
-    (dict(size=0), "size 0"),
-    (dict(seed=-1), "seed -1"),
+    (dict(split="validation"), r"parameter split .* one of train, val, test; got 'validation'"),
+    (dict(height=60), r"parameter height .* multiple of 8 .*got 60"),
+    (dict(width=0), r"parameter width .* in \[8, .*got 0"),
+    (dict(height=-8), r"parameter height .* in \[8, .*got -8"),
+    (dict(size=0), r"parameter size .* in \[1, .*got 0"),
+    (dict(seed=-1), r"parameter seed .* in \[0, .*got -1"),
+    (dict(seed="abc"), r"parameter seed .* an integer, got 'abc'"),
 ])
 def test_bad_arguments_are_user_errors(kwargs, match):
-    with pytest.raises(UserError, match=match):
-        synthetic_streets(**kwargs)
+    from semcom_bench.registry import datasets
+
+    with pytest.raises(UserError, match=match) as err:
+        datasets.create("synthetic-streets", **kwargs)
+    assert "\n" not in str(err.value)
 
 
 def test_index_out_of_range():

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from semcom_bench.components import Annotated, Doc, Literal
 from semcom_bench.data.base import IndexedDataset, Sample
 from semcom_bench.data.cityscapes_labels import LABEL_NAMES, NUM_LABEL_IDS
 from semcom_bench.data.synthetic_streets.layout import _sample_scene, _Scene
@@ -24,11 +25,10 @@ DEFAULT_SIZES = {"train": 10000, "val": 500, "test": 32}
 class SyntheticStreets(IndexedDataset):
     """Procedural street scenes in the Cityscapes label-id space (see :mod:`semcom_bench.data.synthetic_streets`).
 
-    Args:
-        split: ``"train"``, ``"val"`` or ``"test"``; the splits hold different scenes.
-        size: number of samples (default 10000 for train, 500 for val, 32 for test).
-        height, width: image size in pixels, positive multiples of 8 (default 64 x 128).
-        seed: non-negative integer mixed into every sample's random stream.
+    Takes the parameters of :func:`synthetic_streets`, documented in its signature, against
+    which the registry checks them (built directly, the class does not check them again). The
+    splits hold different scenes; ``size=None`` takes the split's :data:`DEFAULT_SIZES`. A
+    height or width that is not a multiple of 8 is refused here.
 
     Attributes:
         num_classes: 34, the Cityscapes label ids ``0..33``: one-hot maps have 34 channels.
@@ -44,18 +44,12 @@ class SyntheticStreets(IndexedDataset):
 
     def __init__(self, split: str = "test", size: int | None = None, height: int = 64, width: int = 128,
                  seed: int = 0):
-        if split not in SPLITS:
-            raise UserError(f"unknown split {split!r} for synthetic-streets; use one of {', '.join(SPLITS)}.")
         for what, value in (("height", height), ("width", width)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0 or value % 8:
-                raise UserError(
-                    f"bad {what} {value!r} for synthetic-streets; use a positive multiple of 8 (e.g. 64, 128).")
+            if value % 8:
+                raise UserError(f"parameter {what} of dataset 'synthetic-streets' must be a multiple of 8 "
+                                f"(e.g. 64, 128), got {value!r}")
         if size is None:
             size = DEFAULT_SIZES[split]
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-            raise UserError(f"bad size {size!r} for synthetic-streets; use an integer >= 1 or leave it out.")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise UserError(f"bad seed {seed!r} for synthetic-streets; use an integer >= 0.")
         self.split = split
         self.size = int(size)
         self.height = int(height)
@@ -94,7 +88,13 @@ class SyntheticStreets(IndexedDataset):
     ground_truth="labels, instances, boxes, depth",
     weights=None,
 )
-def synthetic_streets(split: str = "test", size: int | None = None, height: int = 64, width: int = 128,
-                      seed: int = 0) -> SyntheticStreets:
+def synthetic_streets(
+    *,
+    split: Annotated[Literal["train", "val", "test"], Doc("scene split; the splits hold different scenes")] = "test",
+    size: Annotated[int | None, Doc("number of samples (left out: 10000 train, 500 val, 32 test)", low=1)] = None,
+    height: Annotated[int, Doc("image height in pixels, a multiple of 8", low=8)] = 64,
+    width: Annotated[int, Doc("image width in pixels, a multiple of 8", low=8)] = 128,
+    seed: Annotated[int, Doc("mixed into every sample's random stream", low=0)] = 0,
+) -> SyntheticStreets:
     """Build the ``synthetic-streets`` data set (see :class:`SyntheticStreets`)."""
     return SyntheticStreets(split=split, size=size, height=height, width=width, seed=seed)
