@@ -152,8 +152,9 @@ class Param:
 
     def check(self, value: Any, owner: str) -> Any:
         """``value`` converted to this parameter's kind, or a one-line UserError naming it."""
-        if value is None and (self.optional or self.default is None):
-            return None
+        if self.optional or self.default is None:
+            if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
+                return None
         for kind in (self.kind, *self.alternatives):
             try:
                 out = _convert(value, kind)

@@ -102,3 +102,10 @@ def test_config_merging(tmp_path):
         build_config({"method": ["x"]})
     with pytest.raises(UserError, match="--limit"):
         build_config(limit=0)
+
+
+def test_none_selects_the_default_of_an_optional_parameter():
+    assert registry.methods.create("gesco", steps="none").steps == 40
+    assert len(registry.datasets.create("synthetic-streets", size="none")) == 32
+    with pytest.raises(UserError, match="must be an integer, got 'none'"):
+        registry.channels.create("rayleigh", block="none")
