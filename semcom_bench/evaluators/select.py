@@ -192,16 +192,16 @@ def unavailable(task: str, dataset_name: str | None, option: str | None = None, 
     return None
 
 
-_LOADED: dict[tuple[str, str, str, str], tuple[Any, dict[str, Any]]] = {}
-_CHECKSUMS: dict[tuple[str, float, int], str] = {}
+_LOADED: dict[tuple[str, str, str, str, str], tuple[Any, dict[str, Any]]] = {}
 
 
 def _checksum(path: Path) -> str:
-    st = path.stat()
-    key = (str(path.resolve()), st.st_mtime, st.st_size)
-    if key not in _CHECKSUMS:
-        _CHECKSUMS[key] = W.checksum(path)
-    return _CHECKSUMS[key]
+    """SHA-256 of the weights file or model folder, remembered while no file in it changes.
+
+    A folder's own time and size stay the same when a file in it is rewritten, so the stamp
+    is taken over every file (:func:`semcom_bench.weights.cached_checksum`).
+    """
+    return W.cached_checksum(path)
 
 
 def identity(task: str, dataset_name: str | None, option: str | None = None, explicit: str | Path | None = None) -> dict[str, Any]:
@@ -223,9 +223,9 @@ def load(task: str, dataset_name: str | None, device: str = "cpu", option: str |
     name = choose(task, dataset_name, option)
     spec = SPECS[(task, name)]  # type: ignore[index]
     path = W.resolve(spec.weights, explicit)
-    key = (task, str(name), str(path), device)
+    ident = identity(task, dataset_name, option, explicit)
+    key = (task, str(name), str(path), device, ident["sha256"])  # changed weights at the same path load again
     if key not in _LOADED:
-        ident = identity(task, dataset_name, option, explicit)
         _LOADED[key] = (spec.build(path, device, ident), ident)
     return _LOADED[key][0]
 
