@@ -2,9 +2,13 @@
 
 Each loader takes a model folder as ``save_pretrained`` writes it (``config.json``, weights,
 optionally ``preprocessor_config.json``) and loads it offline (``local_files_only=True``). The
-preprocessing (resize, normalisation) is read from ``preprocessor_config.json`` when present,
-with each family's published defaults otherwise; the post-processing follows the families'
-own definitions:
+``config.json`` is read in every layout transformers has written (:func:`read_config`): the
+published DETR folders name a timm backbone with ``use_timm_backbone`` (timm, from the
+``evaluators`` extra, builds it; its weights come from the folder, never from the network).
+The preprocessing (resize, normalisation) is read from ``preprocessor_config.json`` when
+present, in the current or the older feature-extractor form (a bare ``size``, ``max_size``),
+with each family's published defaults otherwise, and sized by transformers' own rules; the
+post-processing follows the families' own definitions:
 
 * MaskFormer (semantic): ``softmax(class logits)[..., :-1]`` x ``sigmoid(mask logits)``
   summed over queries, up-sampled, arg-max.
@@ -40,12 +44,32 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+#: Families whose processors read a bare ``size: N`` as an N x N square (the others as the shortest edge).
+SQUARE_SIZE = ("dpt", "segformer")
+
+
+def _size_dict(data: dict[str, Any], family: str) -> dict[str, Any] | None:
+    """``size`` as a dict, as transformers reads it: the older feature-extractor files give a bare
+    number (a square for DPT and SegFormer, else the shortest edge, with ``max_size`` the longest)."""
+    size = data.get("size")
+    if isinstance(size, (int, float)):
+        if family in SQUARE_SIZE:
+            return {"height": int(size), "width": int(size)}
+        out = {"shortest_edge": int(size)}
+        if data.get("max_size"):
+            out["longest_edge"] = int(data["max_size"])
+        return out
+    return size
+
+
 def read_preprocessing(folder: str | Path, family: str) -> dict[str, Any]:
     """The family's defaults updated with the folder's ``preprocessor_config.json``."""
     prep = dict(DEFAULTS[family])
     f = Path(folder) / "preprocessor_config.json"
     if f.is_file():
         data = json.loads(f.read_text())
+        if data.get("size") is not None:
+            data["size"] = _size_dict(data, family)
         for key in ("image_mean", "image_std", "size", "keep_aspect_ratio", "ensure_multiple_of", "size_divisor", "do_resize"):
             if key in data and data[key] is not None:
                 prep[key] = data[key]
@@ -72,13 +96,19 @@ def input_size(h: int, w: int, prep: dict[str, Any]) -> tuple[int, int]:
             th, tw = s * h, s * w
         out = _round_to(th, multiple), _round_to(tw, multiple)
     else:
-        # shortest edge to ``shortest_edge`` unless the longest would pass ``longest_edge`` (DETR's rule)
+        # shortest edge to ``shortest_edge`` unless the longest would pass ``longest_edge``: DETR's and
+        # MaskFormer's rule (transformers' ``get_size_with_aspect_ratio``, unrounded scale included)
         short = int(size.get("shortest_edge", min(h, w)))
         longest = size.get("longest_edge")
         lo, hi = min(h, w), max(h, w)
+        scale: float = short
         if longest and hi / lo * short > longest:
-            short = int(round(longest * lo / hi))
-        out = (int(short * h / w), short) if w < h else (short, int(short * w / h))
+            scale = longest * lo / hi
+            short = int(round(scale))
+        if lo == short:
+            out = (h, w)
+        else:
+            out = (int(scale * h / w), short) if w < h else (short, int(scale * w / h))
     div = int(prep.get("size_divisor") or 1)
     if div > 1:
         out = (int(math.ceil(out[0] / div)) * div, int(math.ceil(out[1] / div)) * div)
@@ -103,9 +133,42 @@ def _need_transformers() -> Any:
     return transformers
 
 
-def _pretrained(class_name: str, folder: str | Path) -> Any:
-    """``transformers.<class_name>.from_pretrained(folder)``, offline."""
-    return getattr(_need_transformers(), class_name).from_pretrained(str(folder), local_files_only=True)
+def _clean_config(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (a config dict) and every config nested in it, made loadable offline by any release.
+
+    * ``use_pretrained_backbone`` becomes false: with it, transformers 4 builds a timm backbone
+      with timm's ImageNet weights, i.e. downloads them (the published DETR folders set it), though
+      the folder's own weights replace them anyway;
+    * ``backbone_kwargs: null`` (written by transformers 4.38 onwards) is dropped: transformers 5
+      reads it as a dict and fails.
+    """
+    out = {}
+    for key, value in data.items():
+        if key == "backbone_kwargs" and value is None:
+            continue
+        if key == "use_pretrained_backbone":
+            value = False
+        elif isinstance(value, dict) and key.endswith("_config") and "model_type" in value:
+            value = _clean_config(value)
+        out[key] = value
+    return out
+
+
+def read_config(folder: str | Path) -> Any:
+    """The folder's ``config.json`` as a transformers config (see :func:`_clean_config`)."""
+    transformers = _need_transformers()
+    data = _clean_config(json.loads((Path(folder) / "config.json").read_text()))
+    try:
+        cls = transformers.CONFIG_MAPPING[data["model_type"]]
+    except KeyError:
+        raise ValueError(f"{folder}/config.json: unknown model_type {data.get('model_type')!r}") from None
+    return cls.from_dict(data)
+
+
+def _pretrained(class_name: str, folder: str | Path, config: Any = None) -> Any:
+    """``transformers.<class_name>.from_pretrained(folder)``, offline, with :func:`read_config`'s config."""
+    return getattr(_need_transformers(), class_name).from_pretrained(
+        str(folder), config=config if config is not None else read_config(folder), local_files_only=True)
 
 
 class _HFBase:
@@ -184,12 +247,12 @@ class DetrDetector(_HFBase, Detector):
     family = "detr"
 
     def __init__(self, folder: str | Path, device: str = "cpu", identity: dict[str, Any] | None = None, min_score: float = 0.05):
-        config = _pretrained("AutoConfig", folder)
+        config = read_config(folder)
         if config.model_type == "conditional_detr":
-            model = _pretrained("ConditionalDetrForObjectDetection", folder)
+            model = _pretrained("ConditionalDetrForObjectDetection", folder, config)
             self.sigmoid = True
         else:
-            model = _pretrained("DetrForObjectDetection", folder)
+            model = _pretrained("DetrForObjectDetection", folder, config)
             self.sigmoid = False
         Detector.__init__(self, name="detr", classes=_names(model.config), identity=identity or {}, device=device)
         self.min_score = min_score
@@ -243,4 +306,4 @@ class DPTDepth(_HFBase, DepthEstimator):
         return out
 
 
-__all__ = ["MaskFormerSegmenter", "SegformerSegmenter", "DetrDetector", "DPTDepth", "read_preprocessing", "input_size"]
+__all__ = ["MaskFormerSegmenter", "SegformerSegmenter", "DetrDetector", "DPTDepth", "read_config", "read_preprocessing", "input_size"]

@@ -13,6 +13,10 @@ data set                      segmentation      detection       depth
 Any other data set has no default: choose one with the metric option ``evaluator=NAME`` (API)
 or the environment variables ``SEMCOM_SEGMENTER``, ``SEMCOM_DETECTOR``,
 ``SEMCOM_DEPTH_ESTIMATOR`` (which also override the defaults above).
+
+The real evaluators' Python packages beyond the core ones come with the ``evaluators`` extra
+(``pip install 'semcom-bench[evaluators]'``): timm, which builds the ResNet backbone of the
+published DETR checkpoint, and scipy, which transformers' MaskFormer needs to build the model.
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ from semcom_bench.evaluators import embedded
 TASKS = ("seg", "det", "depth")
 ENV = {"seg": "SEMCOM_SEGMENTER", "det": "SEMCOM_DETECTOR", "depth": "SEMCOM_DEPTH_ESTIMATOR"}
 TASK_WORDS = {"seg": "segmenter", "det": "detector", "depth": "depth estimator"}
+#: The optional dependencies (``[project.optional-dependencies]``) the real evaluators need.
+EXTRA = "evaluators"
+EXTRA_PACKAGES = ("timm", "scipy")
+INSTALL_EXTRA = f"pip install 'semcom-bench[{EXTRA}]'"
 
 DRN_D_105 = W.register_weights(W.WeightFile(
     name="drn-d-105-cityscapes",
@@ -55,7 +63,8 @@ SEGFORMER = W.register_weights(W.WeightFile(
 DETR = W.register_weights(W.WeightFile(
     name="detr-resnet-50",
     filename="config.json",
-    description="DETR ResNet-50 trained on COCO 2017 detection, transformers format (its backbone needs timm)",
+    description="DETR ResNet-50 trained on COCO 2017 detection, transformers format (its backbone needs timm: "
+                "semcom-bench[evaluators])",
     hf_repo="facebook/detr-resnet-50",
     used_by=("detection",),
 ))
@@ -77,7 +86,8 @@ class EvaluatorSpec:
         task: ``seg``, ``det`` or ``depth``.
         weights: the :class:`~semcom_bench.weights.WeightFile` name it loads.
         build: ``(path, device, identity) -> evaluator``.
-        packages: Python packages it needs besides torch.
+        packages: Python packages it needs besides torch (those of :data:`EXTRA_PACKAGES` come
+            with the ``evaluators`` extra).
     """
 
     name: str
@@ -117,7 +127,7 @@ for _spec in (
     EvaluatorSpec("embedded", "depth", embedded.WEIGHT_NAMES["depth"], _embedded,
                   ("safetensors", "transformers") if embedded.DEFAULT_ARCH["depth"] == "dpt" else ("safetensors",)),
     EvaluatorSpec("drn-d-105", "seg", DRN_D_105.name, _drn),
-    EvaluatorSpec("maskformer", "seg", MASKFORMER.name, _hf("MaskFormerSegmenter"), ("transformers",)),
+    EvaluatorSpec("maskformer", "seg", MASKFORMER.name, _hf("MaskFormerSegmenter"), ("transformers", "scipy")),
     EvaluatorSpec("segformer", "seg", SEGFORMER.name, _hf("SegformerSegmenter"), ("transformers",)),
     EvaluatorSpec("detr", "det", DETR.name, _hf("DetrDetector"), ("transformers",)),
     EvaluatorSpec("dpt", "depth", DPT.name, _hf("DPTDepth"), ("transformers",)),
@@ -141,12 +151,21 @@ def choose(task: str, dataset_name: str | None, option: str | None = None) -> st
 
 
 def _timm_needed(folder: Path) -> bool:
+    """Whether the DETR folder's backbone is a timm model.
+
+    The published checkpoint says ``use_timm_backbone: true`` (transformers 4's layout);
+    transformers 5 writes ``backbone_config`` with ``model_type: timm_backbone``. A DETR config
+    with neither ``backbone_config`` nor ``use_timm_backbone`` gets a timm backbone too (the
+    default of both releases).
+    """
     try:
         cfg = json.loads((folder / "config.json").read_text())
     except (OSError, ValueError):
         return False
-    backbone = cfg.get("backbone_config") or {}
-    return bool(cfg.get("use_timm_backbone")) or (isinstance(backbone, dict) and backbone.get("model_type") == "timm_backbone")
+    backbone = cfg.get("backbone_config")
+    if isinstance(backbone, dict):
+        return backbone.get("model_type") == "timm_backbone"
+    return bool(cfg.get("use_timm_backbone", True))
 
 
 def unavailable(task: str, dataset_name: str | None, option: str | None = None, explicit: str | Path | None = None) -> str | None:
@@ -161,26 +180,28 @@ def unavailable(task: str, dataset_name: str | None, option: str | None = None, 
         return f"unknown {word} {name!r}; use one of {', '.join(names(task))} ({ENV[task]})"
     for pkg in spec.packages:
         if importlib.util.find_spec(pkg) is None:
-            return f"{word} {name} needs the Python package {pkg!r}: pip install {pkg}"
+            fix = INSTALL_EXTRA if pkg in EXTRA_PACKAGES else f"pip install {pkg}"
+            return f"{word} {name} needs the Python package {pkg!r}: {fix}"
     try:
         path = W.resolve(spec.weights, explicit)
     except W.MissingWeightsError as exc:
         return f"{word} {name}: {exc}"
     if spec.name == "detr" and path.is_dir() and _timm_needed(path) and importlib.util.find_spec("timm") is None:
-        return f"{word} {name}: this DETR checkpoint has a timm backbone; pip install timm"
+        return (f"{word} {name}: this DETR checkpoint builds its ResNet backbone with timm, which is not installed; "
+                f"{INSTALL_EXTRA}")
     return None
 
 
-_LOADED: dict[tuple[str, str, str, str], tuple[Any, dict[str, Any]]] = {}
-_CHECKSUMS: dict[tuple[str, float, int], str] = {}
+_LOADED: dict[tuple[str, str, str, str, str], tuple[Any, dict[str, Any]]] = {}
 
 
 def _checksum(path: Path) -> str:
-    st = path.stat()
-    key = (str(path.resolve()), st.st_mtime, st.st_size)
-    if key not in _CHECKSUMS:
-        _CHECKSUMS[key] = W.checksum(path)
-    return _CHECKSUMS[key]
+    """SHA-256 of the weights file or model folder, remembered while no file in it changes.
+
+    A folder's own time and size stay the same when a file in it is rewritten, so the stamp
+    is taken over every file (:func:`semcom_bench.weights.cached_checksum`).
+    """
+    return W.cached_checksum(path)
 
 
 def identity(task: str, dataset_name: str | None, option: str | None = None, explicit: str | Path | None = None) -> dict[str, Any]:
@@ -202,11 +223,12 @@ def load(task: str, dataset_name: str | None, device: str = "cpu", option: str |
     name = choose(task, dataset_name, option)
     spec = SPECS[(task, name)]  # type: ignore[index]
     path = W.resolve(spec.weights, explicit)
-    key = (task, str(name), str(path), device)
+    ident = identity(task, dataset_name, option, explicit)
+    key = (task, str(name), str(path), device, ident["sha256"])  # changed weights at the same path load again
     if key not in _LOADED:
-        ident = identity(task, dataset_name, option, explicit)
         _LOADED[key] = (spec.build(path, device, ident), ident)
     return _LOADED[key][0]
 
 
-__all__ = ["TASKS", "ENV", "SPECS", "DEFAULTS", "EvaluatorSpec", "choose", "unavailable", "identity", "load", "names"]
+__all__ = ["TASKS", "ENV", "SPECS", "DEFAULTS", "EXTRA", "EXTRA_PACKAGES", "INSTALL_EXTRA", "EvaluatorSpec", "choose",
+           "unavailable", "identity", "load", "names"]

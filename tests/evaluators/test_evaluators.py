@@ -204,7 +204,7 @@ def test_dpt_loader(folders):
 def test_input_size_rules():
     from semcom_bench.evaluators.hf import input_size
 
-    assert input_size(256, 512, {"size": {"shortest_edge": 800, "longest_edge": 1333}}) == (666, 1332)
+    assert input_size(256, 512, {"size": {"shortest_edge": 800, "longest_edge": 1333}}) == (666, 1333)  # 666.5 x 1333
     assert input_size(480, 640, {"size": {"height": 384, "width": 384}, "keep_aspect_ratio": True, "ensure_multiple_of": 32}) == (384, 512)
     assert input_size(250, 500, {"size": {"shortest_edge": 500}, "size_divisor": 32}) == (512, 1024)
 
