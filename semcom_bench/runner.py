@@ -284,7 +284,7 @@ def _cell_columns(cell: Cell) -> dict[str, Any]:
 
 def run_matrix(config: RunConfig, progress: ProgressFactory = _null_progress) -> dict[str, Any]:
     """Run the whole matrix of ``config``; returns rows, skipped metrics, counts and timings."""
-    cache = Cache(config.cache_dir)
+    cache = Cache(config.cache_dir, writable=True)
     dataset, methods, channels, metrics = build_components(config)
     samples = select_samples(dataset, config.limit)
     if not samples:
