@@ -89,7 +89,7 @@ def provenance(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any
         "dataset": summary["dataset"],
         "num_samples": summary["num_samples"],
         "limited": summary["limited"],
-        "counts": summary["counts"],
+        "counts": {**summary["counts"], **summary.get("integrity", {})},
         "timings": summary["timings"],
         "skipped_metrics": summary["skipped"],
         "versions": versions(),

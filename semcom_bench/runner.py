@@ -13,6 +13,11 @@ and the seed, never by the method: in one run, every method with the same sender
 identical symbols for the same sample and SNR, and every diffusion receiver starts from the
 same noise. A run is a paired comparison (``semcom-bench report --versus``). The image's
 cache key still holds everything that determines the image, the method's parameters included.
+
+Checks: generation reads every cached PNG against the sha256 in its sidecar and regenerates what
+fails (:meth:`Cache.check_image`); scoring uses a cached metric value only when it matches its own
+sha256 and was computed from the PNG bytes now cached (:meth:`Cache.load_values`). What was found
+and repaired is counted (:func:`new_tally`) and saved in provenance.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import numpy as np
 import torch
 
 from semcom_bench import __version__, registry
-from semcom_bench.cache import Cache
+from semcom_bench.cache import CORRUPT, OK, Cache, images_sha256, sha256
 from semcom_bench.channels.base import Channel
 from semcom_bench.config import RunConfig
 from semcom_bench.data.base import Sample
@@ -148,28 +153,43 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def new_tally(cache: Cache | None = None) -> dict[str, int]:
+    """What a run found wrong in the cache and repaired (saved in provenance beside the counts).
+
+    ``corrupt``: images whose cache entry failed its check (missing PNG, hash mismatch, edited
+    sidecar), regenerated; ``corrupt_values``: metric value files that failed theirs, recomputed;
+    ``temp_removed``: orphaned temporary files swept.
+    """
+    return {"corrupt": 0, "corrupt_values": 0, "temp_removed": cache.swept if cache is not None else 0}
+
+
 def generate(
     cells: list[Cell],
     samples: list[Sample],
     cache: Cache,
     batch_size: int = 8,
     progress: ProgressFactory = _null_progress,
+    tally: dict[str, int] | None = None,
 ) -> dict[str, int]:
     """Fill the cache with every (cell, sample) reconstruction; returns counts.
 
     Each image draws from three streams (:meth:`Cell.sender_stream`, ``channel_stream``,
     ``receiver_stream``), none keyed by the method, so any image can be regenerated alone and
-    methods that share a sender see the same channel noise and the same sampler noise.
+    methods that share a sender see the same channel noise and the same sampler noise. An image
+    missing or corrupt (:meth:`Cache.check_image`) is generated; corrupt ones are counted in
+    ``tally["corrupt"]``.
     """
-    todo = [(cell, s) for cell in cells for s in samples if not cache.has_image(cell.image_key(s))]
-    counts = {"total": len(cells) * len(samples), "cached": len(cells) * len(samples) - len(todo), "generated": 0}
+    tally = new_tally() if tally is None else tally
+    counts = {"total": len(cells) * len(samples), "cached": 0, "generated": 0}
     by_cell: dict[int, list[Sample]] = {}
-    for cell, s in todo:
-        by_cell.setdefault(id(cell), []).append(s)
-    with progress("generating", len(todo)) as bar:
+    for cell in cells:
+        status = [cache.check_image(cell.image_key(s), upgrade=True) for s in samples]
+        counts["cached"] += status.count(OK)
+        tally["corrupt"] += status.count(CORRUPT)
+        by_cell[id(cell)] = [s for s, st in zip(samples, status) if st != OK]
+    with progress("generating", counts["total"] - counts["cached"]) as bar:
         for cell in cells:
-            pending = by_cell.get(id(cell), [])
-            for batch in _batches(pending, batch_size):
+            for batch in _batches(by_cell[id(cell)], batch_size):
                 _generate_batch(cell, batch, cache)
                 counts["generated"] += len(batch)
                 bar.advance(len(batch))
@@ -213,6 +233,25 @@ def _generate_batch(cell: Cell, batch: list[Sample], cache: Cache) -> None:
         cache.put_image(key, img, record)
 
 
+def _cached_png_hash(cache: Cache, key: str) -> str:
+    """The sha256 of a cached image's PNG bytes, from its checked sidecar."""
+    try:
+        record = cache.get_record(key)
+        return record.get("png_sha256") or sha256(cache.image_path(key).read_bytes())
+    except OSError:
+        raise UserError(f"the cached image {key} changed or vanished during this run (another run sharing the cache "
+                        f"{cache.root}?); run the same command again") from None
+
+
+def _scored(cache: Cache, sample: Sample, key: str) -> Scored:
+    """A cached image with its sidecar, for a metric (both checked)."""
+    try:
+        return Scored(sample, cache.get_image(key), cache.get_record(key))
+    except OSError:
+        raise UserError(f"the cached image {key} changed or vanished during this run (another run sharing the cache "
+                        f"{cache.root}?); run the same command again") from None
+
+
 def score(
     cells: list[Cell],
     samples: list[Sample],
@@ -220,8 +259,15 @@ def score(
     cache: Cache,
     batch_size: int = 8,
     progress: ProgressFactory = _null_progress,
+    tally: dict[str, int] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Score every cached reconstruction; returns (tidy rows, skipped metric -> reason)."""
+    """Score every cached reconstruction; returns (tidy rows, skipped metric -> reason).
+
+    Cached metric values are used only when they pass their check and were computed from the
+    PNG bytes now cached (:meth:`Cache.load_values`); corrupt ones are counted in
+    ``tally["corrupt_values"]``.
+    """
+    tally = new_tally() if tally is None else tally
     rows: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
     active = []
@@ -234,27 +280,29 @@ def score(
     with progress("scoring", len(cells) * len(active)) as bar:
         for cell in cells:
             keys = [cell.image_key(s) for s in samples]
+            pngs = [_cached_png_hash(cache, k) for k in keys] if active else []
             base = _cell_columns(cell)
             for label, metric in active:
                 ident = metric.identity()
                 if metric.level == "set":
                     vkey = hash_obj({**ident, "images": sorted(keys)})
-                    values = cache.get_values(vkey)
+                    images = images_sha256([h for _, h in sorted(zip(keys, pngs))])
+                    values = _load_values(cache, vkey, images, tally)
                     if values is None:
-                        items = [Scored(s, cache.get_image(k), cache.get_record(k)) for s, k in zip(samples, keys)]
+                        items = [_scored(cache, s, k) for s, k in zip(samples, keys)]
                         values = metric.score_set(items)
-                        cache.put_values(vkey, values)
+                        cache.put_values(vkey, values, images)
                     for out, v in _ordered(metric, values):
                         rows.append({**base, "sample": None, "image_key": None, "metric": label, "output": out,
                                      "value": v, "lower_better": metric.outputs[out], "level": "set"})
                 else:
                     vkeys = [hash_obj({**ident, "image": k}) for k in keys]
-                    got = [cache.get_values(vk) for vk in vkeys]
+                    got = [_load_values(cache, vk, h, tally) for vk, h in zip(vkeys, pngs)]
                     missing = [i for i, g in enumerate(got) if g is None]
                     for idx in _batches(missing, batch_size):
-                        items = [Scored(samples[i], cache.get_image(keys[i]), cache.get_record(keys[i])) for i in idx]
+                        items = [_scored(cache, samples[i], keys[i]) for i in idx]
                         for i, values in zip(idx, metric.score(items)):
-                            cache.put_values(vkeys[i], values)
+                            cache.put_values(vkeys[i], values, pngs[i])
                             got[i] = values
                     for s, k, values in zip(samples, keys, got):
                         for out, v in _ordered(metric, values):
@@ -262,6 +310,13 @@ def score(
                                          "value": v, "lower_better": metric.outputs[out], "level": "image"})
                 bar.advance(1)
     return rows, skipped
+
+
+def _load_values(cache: Cache, key: str, images: str, tally: dict[str, int]) -> dict[str, float] | None:
+    status, values = cache.load_values(key, images)
+    if status == CORRUPT:
+        tally["corrupt_values"] += 1
+    return values
 
 
 def _ordered(metric: Metric, values: dict[str, float]) -> list[tuple[str, float]]:
@@ -283,22 +338,25 @@ def _cell_columns(cell: Cell) -> dict[str, Any]:
 
 
 def run_matrix(config: RunConfig, progress: ProgressFactory = _null_progress) -> dict[str, Any]:
-    """Run the whole matrix of ``config``; returns rows, skipped metrics, counts and timings."""
+    """Run the whole matrix of ``config``; returns rows, skipped metrics, counts, timings and
+    ``integrity`` (what was found wrong in the cache and repaired, :func:`new_tally`)."""
     cache = Cache(config.cache_dir, writable=True)
+    tally = new_tally(cache)
     dataset, methods, channels, metrics = build_components(config)
     samples = select_samples(dataset, config.limit)
     if not samples:
         raise UserError(f"data set {config.dataset.label} has no samples")
     cells = expand_cells(config, methods, channels)
     t0 = time.perf_counter()
-    counts = generate(cells, samples, cache, config.batch_size, progress)
+    counts = generate(cells, samples, cache, config.batch_size, progress, tally)
     t1 = time.perf_counter()
-    rows, skipped = score(cells, samples, metrics, cache, config.batch_size, progress)
+    rows, skipped = score(cells, samples, metrics, cache, config.batch_size, progress, tally)
     t2 = time.perf_counter()
     return {
         "rows": rows,
         "skipped": skipped,
         "counts": counts,
+        "integrity": tally,
         "timings": {"generate_s": t1 - t0, "score_s": t2 - t1},
         "dataset": dataset.describe(),
         "num_samples": len(samples),

@@ -1,13 +1,150 @@
-"""The cache checks what it reads; orphaned temporary files are swept; files honour the umask."""
+"""The cache checks what it reads: corrupt entries are regenerated or recomputed, counted, and the
+results equal those of an undamaged cache; orphaned temporary files are swept; files honour
+the umask; plot and report only read."""
 
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from semcom_bench.cache import CORRUPT, MISSING, OK, STALE, Cache, atomic_write_bytes
+import tests.fake_dataset  # noqa: F401  (registers test-fake)
+from semcom_bench import api
+from semcom_bench.cache import CORRUPT, MISSING, OK, STALE, Cache, CorruptEntry, atomic_write_bytes, encode_png
+from semcom_bench.cli.main import main
+from semcom_bench.config import build_config
+
+
+def _config(tmp_path, **kw):
+    base = dict(dataset="test-fake", methods="full-image", channels="awgn", values="5,20", metrics="psnr",
+                out=tmp_path / "out", cache_dir=tmp_path / "cache", threads=1)
+    base.update(kw)
+    return build_config(**base)
+
+
+def _keys(summary) -> list[str]:
+    return list(summary["frame"].image_key.dropna().unique())
+
+
+def _png(cache_dir: Path, key: str) -> Path:
+    return cache_dir / "images" / key[:2] / f"{key}.png"
+
+
+def _sidecar(cache_dir: Path, key: str) -> Path:
+    return cache_dir / "images" / key[:2] / f"{key}.json"
+
+
+def _value_files(cache_dir: Path) -> list[Path]:
+    return sorted((cache_dir / "metrics").rglob("*.json"))
+
+
+def _prov_counts(out: Path) -> dict:
+    return json.loads((out / "provenance.json").read_text())["counts"]
+
+
+@pytest.fixture()
+def clean(tmp_path):
+    """An undamaged run: (summary, PNG bytes by key)."""
+    summary = api.run(_config(tmp_path))
+    assert summary["integrity"] == {"corrupt": 0, "corrupt_values": 0, "temp_removed": 0}
+    return summary, {k: _png(tmp_path / "cache", k).read_bytes() for k in _keys(summary)}
+
+
+def test_truncated_png_and_edited_values_are_redone(tmp_path, clean):
+    first, pngs = clean
+    cache = tmp_path / "cache"
+    keys = _keys(first)
+    png = _png(cache, keys[3])
+    png.write_bytes(pngs[keys[3]][: len(pngs[keys[3]]) // 2])  # truncated
+    edited = _value_files(cache)[0]
+    doc = json.loads(edited.read_text())
+    doc["values"]["psnr"] = 99.0
+    edited.write_text(json.dumps(doc))
+    assert Cache(cache).check_image(keys[3]) == CORRUPT
+
+    again = api.run(_config(tmp_path))
+    pd.testing.assert_frame_equal(first["frame"], again["frame"])
+    assert again["counts"] == {"total": 12, "cached": 11, "generated": 1}
+    assert again["integrity"]["corrupt"] == 1 and again["integrity"]["corrupt_values"] == 1
+    counts = _prov_counts(tmp_path / "out")
+    assert counts["corrupt"] == 1 and counts["corrupt_values"] == 1
+    assert png.read_bytes() == pngs[keys[3]]
+    assert json.loads(edited.read_text())["values"]["psnr"] != 99.0
+
+
+def test_undecodable_png_is_regenerated(tmp_path, clean):
+    first, pngs = clean
+    cache = tmp_path / "cache"
+    key = _keys(first)[5]
+    _png(cache, key).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    with pytest.raises(CorruptEntry):  # an OSError: plot draws a "missing" panel
+        Cache(cache).get_image(key)
+    again = api.run(_config(tmp_path))
+    pd.testing.assert_frame_equal(first["frame"], again["frame"])
+    assert again["integrity"]["corrupt"] == 1 and again["integrity"]["corrupt_values"] == 0
+    assert _png(cache, key).read_bytes() == pngs[key]
+
+
+def test_edited_sidecar_and_missing_png_are_regenerated(tmp_path):
+    first = api.run(_config(tmp_path, metrics="psnr,bits"))
+    cache = tmp_path / "cache"
+    k1, k2 = _keys(first)[:2]
+    record = json.loads(_sidecar(cache, k1).read_text())
+    record["bits"] = 1
+    _sidecar(cache, k1).write_text(json.dumps(record))
+    _png(cache, k2).unlink()
+    assert Cache(cache).check_image(k1) == CORRUPT and Cache(cache).check_image(k2) == CORRUPT
+
+    again = api.run(_config(tmp_path, metrics="psnr,bits"))
+    pd.testing.assert_frame_equal(first["frame"], again["frame"])
+    assert again["integrity"]["corrupt"] == 2
+    assert Cache(cache).get_record(k1)["bits"] != 1
+
+
+def test_an_image_that_changed_gets_new_metric_values(tmp_path, clean):
+    """Values are checked against the PNG they were computed from: a valid entry with other bytes
+    (e.g. regenerated on another machine) is scored again, not reported with the old values."""
+    first, _ = clean
+    cache = Cache(tmp_path / "cache")
+    key = _keys(first)[0]
+    record = cache.get_record(key)
+    cache.put_image(key, np.zeros_like(cache.get_image(key)), record)
+    again = api.run(_config(tmp_path))
+    assert again["integrity"]["corrupt"] == 0 and again["integrity"]["corrupt_values"] == 0  # stale, not corrupt
+    psnr = again["frame"].set_index("image_key")["value"]
+    assert psnr[key] != first["frame"].set_index("image_key")["value"][key]
+    assert psnr.drop(key).equals(first["frame"].set_index("image_key")["value"].drop(key))
+
+
+def test_sidecars_of_older_versions_are_checked_by_decoding_and_upgraded(tmp_path, clean):
+    first, pngs = clean
+    cache = tmp_path / "cache"
+    keys = _keys(first)
+    for k in keys:  # as an older version wrote them: no hashes
+        record = json.loads(_sidecar(cache, k).read_text())
+        del record["png_sha256"], record["record_sha256"]
+        _sidecar(cache, k).write_text(json.dumps(record))
+    _png(cache, keys[2]).write_bytes(b"garbage")
+    again = api.run(_config(tmp_path))
+    pd.testing.assert_frame_equal(first["frame"], again["frame"])
+    assert again["counts"]["generated"] == 1 and again["integrity"]["corrupt"] == 1
+    assert all("record_sha256" in json.loads(_sidecar(cache, k).read_text()) for k in keys)
+
+
+def test_the_run_says_so_once(tmp_path, clean, capsys):
+    first, _ = clean
+    cache = tmp_path / "cache"
+    _png(cache, _keys(first)[1]).write_bytes(b"")
+    code = main(["run", "--dataset", "test-fake", "--methods", "full-image", "--values", "5,20", "--metrics", "psnr",
+                 "--threads", "1", "--cache-dir", str(cache), "--out", str(tmp_path / "out")])
+    assert code == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "corrupt" in line]
+    assert lines == ["warning: cache: 1 corrupt entry(ies) found and redone: 1 image(s) regenerated, 0 metric value "
+                     "file(s) recomputed (missing or undecodable file, or content not matching its sha256)"], err
 
 
 def test_image_entry_states(tmp_path):
@@ -66,6 +203,11 @@ def test_orphaned_temporary_files_are_swept(tmp_path):
     cache = Cache(root, writable=True)
     assert cache.swept == 3
     assert not any(p.exists() for p in old) and fresh.exists() and other.exists()
+    old[0].write_bytes(b"partial")
+    os.utime(old[0], (hour_ago, hour_ago))
+    summary = api.run(_config(tmp_path, cache_dir=root))  # a run sweeps, and counts it in provenance
+    assert summary["integrity"]["temp_removed"] == 1 and not old[0].exists() and fresh.exists()
+    assert _prov_counts(tmp_path / "out")["temp_removed"] == 1
 
 
 def test_write_probe_has_a_unique_name(tmp_path):
@@ -88,3 +230,25 @@ def test_files_honour_the_umask(tmp_path, mask, mode):
     for p in (tmp_path / "a" / "f.bin", cache.image_path("ab12"), tmp_path / "c" / "images" / "ab" / "ab12.json",
               tmp_path / "c" / "metrics" / "cd" / "cd34.json"):
         assert p.stat().st_mode & 0o777 == mode, p
+
+
+def _snapshot(*folders: Path) -> dict:
+    return {str(p): (p.lstat().st_mtime_ns, p.lstat().st_size, p.lstat().st_mode)
+            for folder in folders for p in [folder, *folder.rglob("*")]}
+
+
+def test_plot_and_report_only_read_the_cache_and_the_results(tmp_path, clean):
+    cache, out, plots = tmp_path / "cache", tmp_path / "out", tmp_path / "plots"
+    before = _snapshot(cache, out)
+    modes = {p: p.stat().st_mode for p in [cache, out, *cache.rglob("*"), *out.rglob("*")] if not p.is_symlink()}
+    try:
+        for p in modes:  # read-only (binding for anyone but root; the snapshot checks for everyone)
+            p.chmod(p.stat().st_mode & ~0o222)
+        assert main(["report", "--out", str(out)]) == 0
+        assert main(["report", "--out", str(out), "--format", "latex"]) == 0
+        assert main(["plot", "--out", str(out), "--plots-dir", str(plots), "--samples", "2"]) == 0
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)
+    assert _snapshot(cache, out) == before
+    assert any(plots.glob("*.png"))
