@@ -49,7 +49,7 @@ def _prov_counts(out: Path) -> dict:
 def clean(tmp_path):
     """An undamaged run: (summary, PNG bytes by key)."""
     summary = api.run(_config(tmp_path))
-    assert summary["integrity"] == {"corrupt": 0, "corrupt_values": 0, "temp_removed": 0}
+    assert summary["integrity"] == {"corrupt": 0, "corrupt_values": 0, "temp_removed": 0, "batch_mismatch": 0}
     return summary, {k: _png(tmp_path / "cache", k).read_bytes() for k in _keys(summary)}
 
 
