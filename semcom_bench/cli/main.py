@@ -110,7 +110,7 @@ def run(
             f"the cached ones were kept", highlight=False, soft_wrap=True)
     if fixed.get("temp_removed"):
         say(f"cache: removed {fixed['temp_removed']} temporary file(s) left by an interrupted run")
-    say(f"results: {cfg.out / 'results.parquet'} (and results.csv, provenance.json)")
+    say(f"results: {cfg.out / 'results.parquet'} (and results.csv, provenance.json; run folder {summary['run_dir']})")
     say(f"next: semcom-bench report --out {cfg.out} --format latex")
 
 
