@@ -13,6 +13,17 @@ and the seed, never by the method: in one run, every method with the same sender
 identical symbols for the same sample and SNR, and every diffusion receiver starts from the
 same noise. A run is a paired comparison (``semcom-bench report --versus``). The image's
 cache key still holds everything that determines the image, the method's parameters included.
+
+Batches: a cell's samples are cut into fixed slices of ``batch_size`` (:func:`_slices`), the same
+whatever is already cached, because a batched receiver's output can depend on its batch (and on
+the torch thread count, recorded in every image's sidecar). A batch with an image missing or
+corrupt is regenerated whole; its images already validly cached are kept. Scoring slices the
+same way.
+
+Checks: generation reads every cached PNG against the sha256 in its sidecar and regenerates what
+fails (:meth:`Cache.check_image`); scoring uses a cached metric value only when it matches its own
+sha256 and was computed from the PNG bytes now cached (:meth:`Cache.load_values`). What was found
+and repaired is counted (:func:`new_tally`) and saved in provenance.
 """
 
 from __future__ import annotations
@@ -20,13 +31,13 @@ from __future__ import annotations
 import resource
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from semcom_bench import __version__, registry
-from semcom_bench.cache import Cache
+from semcom_bench.cache import CORRUPT, OK, Cache, encode_png, images_sha256, sha256
 from semcom_bench.channels.base import Channel
 from semcom_bench.config import RunConfig
 from semcom_bench.data.base import Sample
@@ -138,14 +149,33 @@ def expand_cells(config: RunConfig, methods: list[tuple[Spec, Method]], channels
     ]
 
 
-def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+def _slices(n: int, size: int) -> list[range]:
+    """The fixed batches of a cell: consecutive slices of its ``n`` samples, ``size`` at a time.
+
+    Batches are a function of the cell's whole sample list, never of what is left to do, because
+    a batched receiver's (or evaluator's) output can depend on what else is in its batch: a
+    resumed run regenerates a partly finished batch whole, as the uninterrupted run did.
+    """
+    size = max(1, int(size))
+    return [range(i, min(n, i + size)) for i in range(0, n, size)]
 
 
 def _peak_rss_mb() -> float:
     """Peak resident memory of this process so far (MiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def new_tally(cache: Cache | None = None) -> dict[str, int]:
+    """What a run found wrong in the cache and repaired (saved in provenance beside the counts).
+
+    ``corrupt``: images whose cache entry failed its check (missing PNG, hash mismatch, edited
+    sidecar), regenerated; ``corrupt_values``: metric value files that failed theirs, recomputed;
+    ``temp_removed``: orphaned temporary files swept; ``batch_mismatch``: already cached images of
+    a partly finished batch whose regeneration gave other bytes (kept as cached: the torch thread
+    count or the device differ from the run that cached them).
+    """
+    return {"corrupt": 0, "corrupt_values": 0, "temp_removed": cache.swept if cache is not None else 0,
+            "batch_mismatch": 0}
 
 
 def generate(
@@ -154,25 +184,33 @@ def generate(
     cache: Cache,
     batch_size: int = 8,
     progress: ProgressFactory = _null_progress,
+    tally: dict[str, int] | None = None,
 ) -> dict[str, int]:
     """Fill the cache with every (cell, sample) reconstruction; returns counts.
 
     Each image draws from three streams (:meth:`Cell.sender_stream`, ``channel_stream``,
     ``receiver_stream``), none keyed by the method, so any image can be regenerated alone and
-    methods that share a sender see the same channel noise and the same sampler noise.
+    methods that share a sender see the same channel noise and the same sampler noise. Batches
+    are fixed slices of the cell's samples (:func:`_slices`); a batch with any image missing or
+    corrupt (:meth:`Cache.check_image`) is regenerated whole, and only the images not validly
+    cached are written. Corrupt entries are counted in ``tally["corrupt"]``.
     """
-    todo = [(cell, s) for cell in cells for s in samples if not cache.has_image(cell.image_key(s))]
-    counts = {"total": len(cells) * len(samples), "cached": len(cells) * len(samples) - len(todo), "generated": 0}
-    by_cell: dict[int, list[Sample]] = {}
-    for cell, s in todo:
-        by_cell.setdefault(id(cell), []).append(s)
-    with progress("generating", len(todo)) as bar:
-        for cell in cells:
-            pending = by_cell.get(id(cell), [])
-            for batch in _batches(pending, batch_size):
-                _generate_batch(cell, batch, cache)
-                counts["generated"] += len(batch)
-                bar.advance(len(batch))
+    tally = new_tally() if tally is None else tally
+    counts = {"total": len(cells) * len(samples), "cached": 0, "generated": 0}
+    plan: list[tuple[Cell, list[Sample], list[str], list[str], range]] = []
+    for cell in cells:
+        keys = [cell.image_key(s) for s in samples]
+        status = [cache.check_image(k, upgrade=True) for k in keys]
+        counts["cached"] += status.count(OK)
+        tally["corrupt"] += status.count(CORRUPT)
+        for part in _slices(len(samples), batch_size):
+            if any(status[i] != OK for i in part):
+                plan.append((cell, [samples[i] for i in part], [keys[i] for i in part], [status[i] for i in part], part))
+    with progress("generating", counts["total"] - counts["cached"]) as bar:
+        for cell, batch, keys, status, part in plan:
+            written = _generate_batch(cell, batch, keys, status, part, cache, tally)
+            counts["generated"] += written
+            bar.advance(written)
     return counts
 
 
@@ -184,8 +222,9 @@ def transmit(cell: Cell, batch: list[Sample]) -> tuple[list[Payload], list[Deliv
     return payloads, deliveries
 
 
-def _generate_batch(cell: Cell, batch: list[Sample], cache: Cache) -> None:
-    keys = [cell.image_key(s) for s in batch]
+def _generate_batch(cell: Cell, batch: list[Sample], keys: list[str], status: list[str], part: range, cache: Cache,
+                    tally: dict[str, int]) -> int:
+    """Generate one fixed batch; write the images not validly cached; returns how many were written."""
     on_gpu = cell.method.device.startswith("cuda")
     if on_gpu:
         torch.cuda.reset_peak_memory_stats()
@@ -194,9 +233,15 @@ def _generate_batch(cell: Cell, batch: list[Sample], cache: Cache) -> None:
     images = cell.method.receive_batch(deliveries, [cell.receiver_stream(s) for s in batch])
     seconds = (time.perf_counter() - start) / len(batch)
     gpu_peak = torch.cuda.max_memory_allocated() / 2**20 if on_gpu else None
-    for s, key, p, img in zip(batch, keys, payloads, images):
+    threads = torch.get_num_threads()
+    written = 0
+    for s, key, st, p, img in zip(batch, keys, status, payloads, images):
         if img.shape != s.image.shape or img.dtype != np.uint8:
             raise RuntimeError(f"method {cell.method.name} returned {img.dtype} {img.shape}, expected uint8 {s.image.shape}")
+        if st == OK:  # cached by an earlier run: kept as is (a cache entry never changes once valid)
+            if _cached_png_hash(cache, key) != sha256(encode_png(img)):
+                tally["batch_mismatch"] += 1
+            continue
         record = {
             **cell.identity(),
             "sample": s.key,
@@ -208,9 +253,32 @@ def _generate_batch(cell: Cell, batch: list[Sample], cache: Cache) -> None:
             "seconds": seconds,
             "peak_rss_mb": _peak_rss_mb(),
             "peak_gpu_mb": gpu_peak,
+            "torch_threads": threads,
+            "batch": [part.start, part.stop],
             "tool_version": __version__,
         }
         cache.put_image(key, img, record)
+        written += 1
+    return written
+
+
+def _cached_png_hash(cache: Cache, key: str) -> str:
+    """The sha256 of a cached image's PNG bytes, from its checked sidecar."""
+    try:
+        record = cache.get_record(key)
+        return record.get("png_sha256") or sha256(cache.image_path(key).read_bytes())
+    except OSError:
+        raise UserError(f"the cached image {key} changed or vanished during this run (another run sharing the cache "
+                        f"{cache.root}?); run the same command again") from None
+
+
+def _scored(cache: Cache, sample: Sample, key: str) -> Scored:
+    """A cached image with its sidecar, for a metric (both checked)."""
+    try:
+        return Scored(sample, cache.get_image(key), cache.get_record(key))
+    except OSError:
+        raise UserError(f"the cached image {key} changed or vanished during this run (another run sharing the cache "
+                        f"{cache.root}?); run the same command again") from None
 
 
 def score(
@@ -220,8 +288,16 @@ def score(
     cache: Cache,
     batch_size: int = 8,
     progress: ProgressFactory = _null_progress,
+    tally: dict[str, int] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Score every cached reconstruction; returns (tidy rows, skipped metric -> reason)."""
+    """Score every cached reconstruction; returns (tidy rows, skipped metric -> reason).
+
+    Cached metric values are used only when they pass their check and were computed from the
+    PNG bytes now cached (:meth:`Cache.load_values`); corrupt ones are counted in
+    ``tally["corrupt_values"]``. Per-image metrics score fixed slices of the cell's samples, like
+    generation, so a resumed run scores every image in the batch it would have had.
+    """
+    tally = new_tally() if tally is None else tally
     rows: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
     active = []
@@ -234,34 +310,45 @@ def score(
     with progress("scoring", len(cells) * len(active)) as bar:
         for cell in cells:
             keys = [cell.image_key(s) for s in samples]
+            pngs = [_cached_png_hash(cache, k) for k in keys] if active else []
             base = _cell_columns(cell)
             for label, metric in active:
                 ident = metric.identity()
                 if metric.level == "set":
                     vkey = hash_obj({**ident, "images": sorted(keys)})
-                    values = cache.get_values(vkey)
+                    images = images_sha256([h for _, h in sorted(zip(keys, pngs))])
+                    values = _load_values(cache, vkey, images, tally)
                     if values is None:
-                        items = [Scored(s, cache.get_image(k), cache.get_record(k)) for s, k in zip(samples, keys)]
+                        items = [_scored(cache, s, k) for s, k in zip(samples, keys)]
                         values = metric.score_set(items)
-                        cache.put_values(vkey, values)
+                        cache.put_values(vkey, values, images)
                     for out, v in _ordered(metric, values):
                         rows.append({**base, "sample": None, "image_key": None, "metric": label, "output": out,
                                      "value": v, "lower_better": metric.outputs[out], "level": "set"})
                 else:
                     vkeys = [hash_obj({**ident, "image": k}) for k in keys]
-                    got = [cache.get_values(vk) for vk in vkeys]
-                    missing = [i for i, g in enumerate(got) if g is None]
-                    for idx in _batches(missing, batch_size):
-                        items = [Scored(samples[i], cache.get_image(keys[i]), cache.get_record(keys[i])) for i in idx]
-                        for i, values in zip(idx, metric.score(items)):
-                            cache.put_values(vkeys[i], values)
-                            got[i] = values
+                    got = [_load_values(cache, vk, h, tally) for vk, h in zip(vkeys, pngs)]
+                    for part in _slices(len(samples), batch_size):
+                        if all(got[i] is not None for i in part):
+                            continue
+                        items = [_scored(cache, samples[i], keys[i]) for i in part]
+                        for i, values in zip(part, metric.score(items)):
+                            if got[i] is None:
+                                cache.put_values(vkeys[i], values, pngs[i])
+                                got[i] = values
                     for s, k, values in zip(samples, keys, got):
                         for out, v in _ordered(metric, values):
                             rows.append({**base, "sample": s.key, "image_key": k, "metric": label, "output": out,
                                          "value": v, "lower_better": metric.outputs[out], "level": "image"})
                 bar.advance(1)
     return rows, skipped
+
+
+def _load_values(cache: Cache, key: str, images: str, tally: dict[str, int]) -> dict[str, float] | None:
+    status, values = cache.load_values(key, images)
+    if status == CORRUPT:
+        tally["corrupt_values"] += 1
+    return values
 
 
 def _ordered(metric: Metric, values: dict[str, float]) -> list[tuple[str, float]]:
@@ -283,22 +370,25 @@ def _cell_columns(cell: Cell) -> dict[str, Any]:
 
 
 def run_matrix(config: RunConfig, progress: ProgressFactory = _null_progress) -> dict[str, Any]:
-    """Run the whole matrix of ``config``; returns rows, skipped metrics, counts and timings."""
-    cache = Cache(config.cache_dir)
+    """Run the whole matrix of ``config``; returns rows, skipped metrics, counts, timings and
+    ``integrity`` (what was found wrong in the cache and repaired, :func:`new_tally`)."""
+    cache = Cache(config.cache_dir, writable=True)
+    tally = new_tally(cache)
     dataset, methods, channels, metrics = build_components(config)
     samples = select_samples(dataset, config.limit)
     if not samples:
         raise UserError(f"data set {config.dataset.label} has no samples")
     cells = expand_cells(config, methods, channels)
     t0 = time.perf_counter()
-    counts = generate(cells, samples, cache, config.batch_size, progress)
+    counts = generate(cells, samples, cache, config.batch_size, progress, tally)
     t1 = time.perf_counter()
-    rows, skipped = score(cells, samples, metrics, cache, config.batch_size, progress)
+    rows, skipped = score(cells, samples, metrics, cache, config.batch_size, progress, tally)
     t2 = time.perf_counter()
     return {
         "rows": rows,
         "skipped": skipped,
         "counts": counts,
+        "integrity": tally,
         "timings": {"generate_s": t1 - t0, "score_s": t2 - t1},
         "dataset": dataset.describe(),
         "num_samples": len(samples),

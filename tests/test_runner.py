@@ -108,3 +108,39 @@ def test_one_run_is_a_paired_comparison(tmp_path, monkeypatch):
             assert noise_g == noise_s  # the receivers' streams start in the same state
         assert torch.equal(gesco[0][0], gesco[2][0])  # the fds=false variant too
     assert not torch.equal(seen[("gesco", 10.0)][0][0], seen[("gesco", 1.0)][0][0])  # other SNR, other noise
+
+
+def test_batches_are_fixed_slices_of_the_cell(tmp_path, monkeypatch):
+    """A receiver whose output depends on its batch: a run resumed after losing images from
+    two batches equals an uninterrupted one (the partly finished batches are regenerated whole)."""
+    from semcom_bench.methods.classical.full_image import FullImage
+
+    original = FullImage.receive_batch
+
+    def batch_dependent(self, deliveries, rngs):
+        return [np.minimum(img, 200 + len(deliveries)).astype(np.uint8) for img in original(self, deliveries, rngs)]
+
+    monkeypatch.setattr(FullImage, "receive_batch", batch_dependent)
+    kw = dict(values="100", metrics="psnr", batch_size=4, threads=1)
+    ref = api.run(_config(tmp_path, cache_dir=tmp_path / "ref", out=tmp_path / "ref-out", **kw))
+    keys = list(ref["frame"].image_key)  # samples t/0 .. t/5: batches [0..3] and [4, 5]
+    first = api.run(_config(tmp_path, **kw))
+    cache = Cache(tmp_path / "cache")
+    for i in (1, 5):  # as if killed part way through both batches
+        cache.image_path(keys[i]).with_suffix(".json").unlink()
+    resumed = api.run(_config(tmp_path, **kw))
+    assert resumed["counts"] == {"total": 6, "cached": 4, "generated": 2}
+    assert resumed["integrity"]["batch_mismatch"] == 0
+    pd.testing.assert_frame_equal(first["frame"], resumed["frame"])
+    pd.testing.assert_frame_equal(ref["frame"], resumed["frame"])
+    for k in keys:
+        assert cache.image_path(k).read_bytes() == Cache(tmp_path / "ref").image_path(k).read_bytes()
+    record = cache.get_record(keys[5])
+    assert record["torch_threads"] == torch.get_num_threads() and record["batch"] == [4, 6]
+
+    # a regeneration that gives other bytes than the cached images of its batch keeps those, and says so
+    monkeypatch.setattr(FullImage, "receive_batch", lambda self, d, r: [np.zeros_like(i) for i in original(self, d, r)])
+    cache.image_path(keys[0]).with_suffix(".json").unlink()
+    again = api.run(_config(tmp_path, **kw))
+    assert again["integrity"]["batch_mismatch"] == 3 and again["counts"]["generated"] == 1
+    assert cache.image_path(keys[1]).read_bytes() == Cache(tmp_path / "ref").image_path(keys[1]).read_bytes()

@@ -97,7 +97,20 @@ def run(
         f"{counts['generated']} image(s) generated, {counts['cached']} from cache "
         f"({timings['generate_s']:.1f} s generating, {timings['score_s']:.1f} s scoring)."
     )
-    say(f"results: {cfg.out / 'results.parquet'} (and results.csv, provenance.json)")
+    fixed = summary.get("integrity", {})
+    if fixed.get("corrupt") or fixed.get("corrupt_values"):
+        err_console.print(
+            f"[yellow]warning:[/] cache: {fixed['corrupt'] + fixed['corrupt_values']} corrupt entry(ies) found and redone: "
+            f"{fixed['corrupt']} image(s) regenerated, {fixed['corrupt_values']} metric value file(s) recomputed "
+            f"(missing or undecodable file, or content not matching its sha256)", highlight=False, soft_wrap=True)
+    if fixed.get("batch_mismatch"):
+        err_console.print(
+            f"[yellow]warning:[/] cache: {fixed['batch_mismatch']} cached image(s) differ from their regeneration in a "
+            f"partly finished batch (the torch thread count or device differs from the run that cached them); "
+            f"the cached ones were kept", highlight=False, soft_wrap=True)
+    if fixed.get("temp_removed"):
+        say(f"cache: removed {fixed['temp_removed']} temporary file(s) left by an interrupted run")
+    say(f"results: {cfg.out / 'results.parquet'} (and results.csv, provenance.json; run folder {summary['run_dir']})")
     say(f"next: semcom-bench report --out {cfg.out} --format latex")
 
 
