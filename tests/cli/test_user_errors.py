@@ -1,0 +1,221 @@
+"""Every user mistake through the CLI: one line, exit code 2, no traceback, before any work.
+
+The run options (flags and TOML keys), unwritable output folders and a full disk; the data
+and weights cases are at the bottom.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import tests.fake_dataset  # noqa: F401  (registers test-fake)
+from semcom_bench.cli.main import app
+
+runner = CliRunner()
+
+
+def _invoke(args, **kwargs):
+    res = runner.invoke(app, [str(a) for a in args], terminal_width=400, **kwargs)
+    return res
+
+
+def _one_line_error(res, needle):
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and not (res.exception and not isinstance(res.exception, SystemExit))
+    lines = [line for line in res.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, res.output
+    assert needle in lines[0], res.output
+    return lines[0]
+
+
+def _small_run(tmp_path, *extra):
+    return ["run", "--dataset", "test-fake", "--methods", "full-image", "--metrics", "psnr", "--values", "10",
+            "--limit", "2", "--out", tmp_path / "out", "--cache-dir", tmp_path / "cache", *extra]
+
+
+def _nothing_generated(tmp_path):
+    assert not (tmp_path / "cache" / "images").exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--methods", "gesco(steps=abc)"], "parameter steps of method 'gesco' must be an integer or none, got 'abc'"),
+    (["--seed", "abc"], "bad seed 'abc' in --seed: give whole numbers, e.g. --seed 0,1,2"),
+    (["--seed", str(2**64)], f"seed {2**64} in --seed is outside [0, 2**63-1]; give a seed from 0 to {2**63 - 1}"),
+    (["--seed", "-1"], "seed -1 in --seed is outside [0, 2**63-1]"),
+    (["--seed", ""], "--seed is empty: give one or more seeds, e.g. --seed 0,1,2"),
+    (["--seed", "1,1"], "seed 1 is given twice in --seed; give each seed once"),
+    (["--threads", "-1"], "--threads must be from 1 to 1024, got -1"),
+    (["--threads", "0"], "--threads must be from 1 to 1024, got 0"),
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["--values", ""], "--values is empty: give dB values as '0,5,10' or 'start:stop:step' such as '0:20:2'"),
+    (["--values", "5,5"], "SNR value 5 dB is given twice in --values; give each value once"),
+    (["--values", "nan"], "SNR value nan in --values is not a finite number; give dB values in [-50, 200]"),
+    (["--values", "300"], "SNR value 300 dB in --values is outside [-50, 200] dB; give values in that range"),
+    (["--metrics", ""], "no metric given in --metrics: name at least one, e.g. --metrics psnr,miou"),
+    (["--methods", ""], "no method given in --methods: name at least one, e.g. --methods full-image"),
+    (["--channels", ""], "no channel given in --channels: name at least one, e.g. --channels awgn"),
+    (["--device", "tpu"], "--device must be cpu, cuda, cuda:N or auto, got 'tpu'"),
+])
+def test_bad_run_flags(flags, needle, tmp_path):
+    _one_line_error(_invoke(_small_run(tmp_path, *flags)), needle)
+    _nothing_generated(tmp_path)
+
+
+GOOD = {"dataset": '"test-fake"', "methods": '["full-image"]', "metrics": '["psnr"]', "values": "[10]", "limit": "2"}
+
+
+@pytest.mark.parametrize("line, needle", [
+    ("methods = 3", "methods in the config file: cannot read components 3: give a comma-separated text or a list of names"),
+    ('limit = "two"', "limit in the config file must be a whole number, got 'two'"),
+    ('values = ["abc"]', "values in the config file must hold numbers (dB), got 'abc'"),
+    ("seeds = [1.5]", "bad seed 1.5 in seeds in the config file: give whole numbers, e.g. seeds = [0, 1, 2]"),
+    ("out = 3", "out in the config file must be a folder path, got 3"),
+    ("device = 1", "device in the config file must be cpu, cuda, cuda:N or auto, got 1"),
+    ("dataset = 5", "dataset in the config file: cannot read component 5: write a name, name(key=value,...) or a table"),
+    ("metrics = {}", 'metrics in the config file: component table {} needs name = "<component name>" (text)'),
+    ("values = [nan]", "SNR value nan in values in the config file is not a finite number; give dB values in [-50, 200]"),
+    ("values = [inf]", "SNR value inf in values in the config file is not a finite number"),
+    ("values = [-51]", "SNR value -51 dB in values in the config file is outside [-50, 200] dB"),
+    ("values = [250]", "SNR value 250 dB in values in the config file is outside [-50, 200] dB"),
+    ("values = []", "values in the config file is empty: give at least one SNR value in dB"),
+    ("values = [5, 5]", "SNR value 5 dB is given twice in values in the config file; give each value once"),
+    ("metrics = []", 'no metric given in metrics in the config file: name at least one, e.g. metrics = ["psnr", "miou"]'),
+    ("methods = []", "no method given in methods in the config file"),
+    ("channels = []", "no channel given in channels in the config file"),
+    ("seeds = []", "seeds in the config file is empty: give one or more seeds, e.g. seeds = [0, 1, 2]"),
+    ("seeds = [-1]", "seed -1 in seeds in the config file is outside [0, 2**63-1]"),
+    ("batch_size = 0", "batch_size in the config file must be at least 1, got 0"),
+    ("threads = 0", "threads in the config file must be from 1 to 1024, got 0"),
+    ("grid = 3", "grid in the config file must be a grid name (psnr, snr), got 3"),
+    ("cache_dir = true", "cache_dir in the config file must be a folder path, got True"),
+])
+def test_bad_toml_keys(line, needle, tmp_path):
+    key = line.split("=")[0].strip()
+    body = {**GOOD, "out": f'"{tmp_path / "out"}"', "cache_dir": f'"{tmp_path / "cache"}"'}
+    body[key] = line.split("=", 1)[1].strip()
+    cfg = tmp_path / "run.toml"
+    cfg.write_text("".join(f"{k} = {v}\n" for k, v in body.items()))
+    _one_line_error(_invoke(["run", "--config", cfg]), needle)
+    _nothing_generated(tmp_path)
+
+
+def test_a_config_file_that_is_not_text(tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_bytes(b"\xff\xfe\x00")
+    _one_line_error(_invoke(["run", "--config", cfg]), f"config file {cfg} is not UTF-8 text")
+
+
+# ------------------------------------------------------------------------------ output folders
+
+
+def test_an_out_path_under_a_file_fails_before_generation(tmp_path):
+    (tmp_path / "taken").write_text("x")
+    args = _small_run(tmp_path)
+    args[args.index("--out") + 1] = tmp_path / "taken" / "out"
+    line = _one_line_error(_invoke(args), f"--out (out) {tmp_path / 'taken' / 'out'} is not a folder")
+    assert f"({tmp_path / 'taken'} is a file); choose a folder path" in line
+    assert not (tmp_path / "cache" / "images").exists()
+
+
+def _mount(target, options):
+    target.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+
+
+def _umount(target):
+    subprocess.run(["umount", str(target)], check=True)
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    target = tmp_path / "ro"
+    _mount(target, "size=64k,ro")
+    yield target
+    _umount(target)
+
+
+def test_read_only_out_and_cache_fail_before_generation(tmp_path, read_only_folder):
+    args = _small_run(tmp_path)
+    args[args.index("--out") + 1] = read_only_folder / "out"
+    _one_line_error(_invoke(args), f"--out (out) {read_only_folder / 'out'} is not writable (Read-only file system); "
+                                   "choose a writable folder")
+    args = _small_run(tmp_path)
+    args[args.index("--cache-dir") + 1] = read_only_folder / "cache"
+    _one_line_error(_invoke(args), f"--cache-dir (cache_dir) {read_only_folder / 'cache'} is not writable")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="permissions do not bind root")
+def test_unwritable_out_by_permissions(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    args = _small_run(tmp_path)
+    args[args.index("--out") + 1] = locked / "out"
+    _one_line_error(_invoke(args), "is not writable (Permission denied)")
+
+
+# ------------------------------------------------------------------------------ a full disk
+
+
+def _results(out):
+    return pd.read_parquet(out / "results.parquet")
+
+
+def test_simulated_full_disk_is_one_line_and_a_rerun_completes(tmp_path, monkeypatch):
+    """ENOSPC from the cache's writes after some images: one line naming the folders, then a
+    re-run with space restored finishes only what is missing and writes the full results."""
+    import semcom_bench.cache as cache
+
+    real = cache.atomic_write_bytes
+    writes = {"n": 0}
+
+    def full_after_ten(path, data):
+        writes["n"] += 1
+        if writes["n"] > 10:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(path, data)
+
+    monkeypatch.setattr(cache, "atomic_write_bytes", full_after_ten)
+    args = ["run", "--dataset", "test-fake", "--methods", "full-image", "--metrics", "psnr,bits", "--values", "0,10,100",
+            "--out", tmp_path / "out", "--cache-dir", tmp_path / "cache"]
+    line = _one_line_error(_invoke(args), "no space left on device (ENOSPC) writing ")
+    assert f"{tmp_path / 'out'} or {tmp_path / 'cache'}" in line
+    assert line.endswith("finished work is cached and running the same command again resumes")
+    assert not (tmp_path / "out" / "results.parquet").exists()
+
+    monkeypatch.setattr(cache, "atomic_write_bytes", real)
+    res = _invoke(args)
+    assert res.exit_code == 0, res.output
+    assert "13 image(s) generated, 5 from cache" in " ".join(res.output.split())  # 10 writes: 5 images + sidecars
+    frame = _results(tmp_path / "out")
+    assert len(frame[frame.metric == "psnr"]) == 6 * 3 and set(frame.snr_db) == {0.0, 10.0, 100.0}
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    target = tmp_path / "small"
+    _mount(target, "size=64k")
+    yield target
+    _umount(target)
+
+
+def test_real_full_disk_then_more_space(tmp_path, small_disk):
+    """A 64 KiB tmpfs fills up during the run; after growing it, the same command completes."""
+    args = ["run", "--dataset", "test-fake", "--methods", "full-image", "--metrics", "psnr", "--values", "0,10,100",
+            "--out", small_disk / "out", "--cache-dir", small_disk / "cache"]
+    line = _one_line_error(_invoke(args), "no space left on device (ENOSPC) writing ")
+    assert str(small_disk) in line and line.endswith("running the same command again resumes")
+    subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
+    res = _invoke(args)
+    assert res.exit_code == 0, res.output
+    assert "from cache" in res.output and " 0 from cache" not in " ".join(res.output.split())
+    frame = _results(small_disk / "out")
+    assert len(frame) == 6 * 3 and frame.value.notna().all()
