@@ -242,7 +242,7 @@ def build_config(file: dict[str, Any] | None = None, **flags: Any) -> RunConfig:
         raise UserError(f"a config file must hold keys such as methods = [...], got {file!r}")
     unknown = set(file or {}) - KNOWN_KEYS
     if unknown:
-        raise UserError(f"unknown config key(s) {', '.join(sorted(map(str, unknown)))}; known keys: {', '.join(sorted(KNOWN_KEYS))}")
+        raise UserError(f"unknown config key(s) {', '.join(sorted(map(repr, unknown)))}; known keys: {', '.join(sorted(KNOWN_KEYS))}")
     bad_flags = set(flags) - KNOWN_KEYS
     if bad_flags:
         raise TypeError(f"build_config() got unknown option(s) {', '.join(sorted(bad_flags))}")

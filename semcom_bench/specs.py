@@ -89,7 +89,7 @@ def _check_key(key: Any, item: Any) -> str:
 
 
 def _from_table(item: dict[Any, Any]) -> Spec:
-    extra = sorted(str(k) for k in item if k not in TABLE_KEYS)
+    extra = sorted(repr(k) for k in item if k not in TABLE_KEYS)
     if extra:
         raise UserError(f"component table {item!r} has unknown key(s) {', '.join(extra)}; "
                         "write {name = \"lpips\", params = {net = \"vgg\"}}")

@@ -27,7 +27,7 @@ def _error(*args, **kwargs) -> str:
     ({"methods": [3]}, "methods in the config file: cannot read component 3"),
     ({"methods": [{"name": 3}]}, "needs name = "),
     ({"methods": [{"name": "awgn", "params": 3}]}, "params of component 'awgn' must be a table, got 3"),
-    ({"methods": [{"name": "awgn", "parms": {}}]}, "has unknown key(s) parms"),
+    ({"methods": [{"name": "awgn", "parms": {}}]}, "has unknown key(s) 'parms'"),
     ({"limit": "two"}, "limit in the config file must be a whole number, got 'two'"),
     ({"limit": 0}, "limit in the config file must be at least 1, got 0"),
     ({"limit": True}, "limit in the config file must be a whole number, got True"),
@@ -62,7 +62,7 @@ def _error(*args, **kwargs) -> str:
     ({"batch_size": 0}, "batch_size in the config file must be at least 1, got 0"),
     ({"threads": "x"}, "threads in the config file must be a whole number, got 'x'"),
     ({"threads": 0}, "threads in the config file must be from 1 to 1024, got 0"),
-    ({"method": ["x"]}, "unknown config key(s) method"),
+    ({"method": ["x"]}, "unknown config key(s) 'method'"),
 ])
 def test_every_config_key_with_a_wrong_value_is_named(file, needle):
     assert needle in _error(file)
