@@ -219,3 +219,42 @@ def test_real_full_disk_then_more_space(tmp_path, small_disk):
     assert "from cache" in res.output and " 0 from cache" not in " ".join(res.output.split())
     frame = _results(small_disk / "out")
     assert len(frame) == 6 * 3 and frame.value.notna().all()
+
+
+# ------------------------------------------------------------------------------ data sets
+
+
+@pytest.fixture
+def corrupt_folder(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 16, 3), 40 * i, np.uint8)).save(root / "images" / f"img{i}.png")
+        Image.fromarray(np.zeros((8, 16), np.uint8)).save(root / "labels" / f"img{i}.png")
+    (root / "images" / "img1.png").write_bytes(b"\x89PNG garbage")
+    return root
+
+
+def test_corrupt_image_in_a_folder_data_set_stops_the_run_before_generation(tmp_path, corrupt_folder):
+    args = _small_run(tmp_path)
+    args[args.index("--dataset") + 1] = f"folder(root={corrupt_folder},num_classes=2)"
+    args[args.index("--limit") + 1] = "3"
+    _one_line_error(_invoke(args), f"cannot read image {corrupt_folder / 'images' / 'img1.png'} (not an image file PIL can "
+                                   "read); replace the file or remove it from the data set")
+    assert not (tmp_path / "cache" / "images").exists()
+    args[args.index("--limit") + 1] = "1"  # the samples a run does not use are not read
+    assert _invoke(args).exit_code == 0
+
+
+def test_corrupt_image_in_data_stats(corrupt_folder):
+    res = _invoke(["data", "stats", "--dataset", f"folder(root={corrupt_folder},num_classes=2)"])
+    _one_line_error(res, f"cannot read image {corrupt_folder / 'images' / 'img1.png'}")
+
+
+def test_report_with_an_empty_metric_list(tmp_path):
+    res = _invoke(["report", "--out", tmp_path, "--metrics", " , "])
+    _one_line_error(res, "--metrics is empty: give metric names such as psnr,ssim, or leave it out for all")
