@@ -258,3 +258,44 @@ def test_corrupt_image_in_data_stats(corrupt_folder):
 def test_report_with_an_empty_metric_list(tmp_path):
     res = _invoke(["report", "--out", tmp_path, "--metrics", " , "])
     _one_line_error(res, "--metrics is empty: give metric names such as psnr,ssim, or leave it out for all")
+
+
+# ------------------------------------------------------------------------------ weights
+
+
+def _tampered_gesco(tmp_path):
+    """The shipped gesco network with one weight changed, under its own name (with its JSON)."""
+    import torch
+
+    from semcom_bench.weights import ASSETS
+
+    root = tmp_path / "weights"
+    root.mkdir()
+    state = torch.load(ASSETS / "gesco" / "gesco-synthetic-streets.pt", map_location="cpu", weights_only=True)
+    state["out.2.bias"] = state["out.2.bias"] + 0.5
+    torch.save(state, root / "gesco-synthetic-streets.pt")
+    (root / "gesco-synthetic-streets.json").write_bytes((ASSETS / "gesco" / "gesco-synthetic-streets.json").read_bytes())
+    return root / "gesco-synthetic-streets.pt"
+
+
+def test_weights_with_another_checksum_are_refused_unless_allowed(tmp_path, monkeypatch):
+    import hashlib
+    import json
+
+    tampered = _tampered_gesco(tmp_path)
+    digest = hashlib.sha256(tampered.read_bytes()).hexdigest()
+    monkeypatch.setenv("SEMCOM_WEIGHTS", str(tampered.parent))
+    monkeypatch.delenv("SEMCOM_ALLOW_UNVERIFIED_WEIGHTS", raising=False)
+    args = ["run", "--dataset", "synthetic-streets(size=1)", "--methods", "gesco(steps=1)", "--metrics", "bits",
+            "--values", "10", "--out", tmp_path / "out", "--cache-dir", tmp_path / "cache"]
+    line = _one_line_error(_invoke(args), f"weights 'gesco-synthetic-streets' at {tampered} ($SEMCOM_WEIGHTS) have "
+                                          f"sha256 {digest}, expected 7daf6c401a7f740c")
+    assert line.endswith("or use this file anyway by passing its path explicitly or setting "
+                         "SEMCOM_ALLOW_UNVERIFIED_WEIGHTS=1")
+    assert not (tmp_path / "cache" / "images").exists()
+    monkeypatch.setenv("SEMCOM_ALLOW_UNVERIFIED_WEIGHTS", "1")
+    res = _invoke(args)
+    assert res.exit_code == 0, res.output
+    records = [json.loads(p.read_text()) for p in (tmp_path / "cache" / "images").rglob("*.json")]
+    assert records and {r["checkpoint"] for r in records} == {digest}  # the hash of the file actually used
+
