@@ -299,3 +299,40 @@ def test_weights_with_another_checksum_are_refused_unless_allowed(tmp_path, monk
     records = [json.loads(p.read_text()) for p in (tmp_path / "cache" / "images").rglob("*.json")]
     assert records and {r["checkpoint"] for r in records} == {digest}  # the hash of the file actually used
 
+
+def _gesco_run(tmp_path, weights_file):
+    return ["run", "--dataset", "synthetic-streets(size=1)", "--methods", f"gesco(steps=1,weights={weights_file})",
+            "--metrics", "bits", "--values", "10", "--out", tmp_path / "out", "--cache-dir", tmp_path / "cache"]
+
+
+def test_gesco_weights_that_are_not_a_network(tmp_path):
+    import torch
+
+    text = tmp_path / "notes.pt"
+    text.write_text("these are not weights")
+    _one_line_error(_invoke(_gesco_run(tmp_path, text)),
+                    f"weights {text} is not a torch state-dict file; pass an official ema_*.pt or a file written by "
+                    "'semcom-bench train gesco|sdm'")
+    other = tmp_path / "other.pt"
+    torch.save({"a.weight": torch.zeros(2, 2)}, other)
+    _one_line_error(_invoke(_gesco_run(tmp_path, other)),
+                    f"weights {other} does not hold an SDM/GESCO network (no time_embed.0.weight)")
+    assert not (tmp_path / "cache" / "images").exists()
+
+
+@pytest.mark.parametrize("sidecar, content, needle", [
+    ("net.json", "{not json", "beside the weights net.pt cannot be read (Expecting property name enclosed in double "
+                              "quotes: line 1 column 2 (char 1)); restore the JSON written with the weights"),
+    ("net.json", "[1, 2]", "beside the weights net.pt is not a JSON object; restore the JSON written with the weights"),
+    ("net.json", '{"net": {"model_channels": 8}}', "does not describe a network (no 'channel_mult')"),
+    ("config.json", "{{", "beside the weights net.pt cannot be read"),
+])
+def test_gesco_corrupt_settings_beside_the_weights(tmp_path, sidecar, content, needle):
+    from semcom_bench.weights import ASSETS
+
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "net.pt").write_bytes((ASSETS / "gesco" / "gesco-synthetic-streets.pt").read_bytes())
+    (folder / sidecar).write_text(content)
+    _one_line_error(_invoke(_gesco_run(tmp_path, folder / "net.pt")), f"settings file {folder / sidecar} ")
+    _one_line_error(_invoke(_gesco_run(tmp_path, folder / "net.pt")), needle)
