@@ -149,9 +149,10 @@ def _integer(value: Any, name: str, low: int, high: int) -> int:
             pass
     if isinstance(value, bool) or not isinstance(value, int):
         raise UserError(f"{name} must be a whole number, got {value!r}")
-    if not low <= value <= high:
-        bound = f"at least {low}" if high == MAX_COUNT else f"from {low} to {high}"
-        raise UserError(f"{name} must be {bound}, got {value}")
+    if value < low:
+        raise UserError(f"{name} must be at least {low}, got {value}")
+    if value > high:
+        raise UserError(f"{name} must be at most {high}, got {value}")
     return value
 
 
