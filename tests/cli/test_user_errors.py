@@ -417,3 +417,17 @@ def test_bad_evaluator_train_options_fail_before_rendering(flags, needle, tmp_pa
     res = _invoke(["train", "evaluator", "--task", "seg", "--out", tmp_path / "ev", *flags])
     _one_line_error(res, needle)
 
+
+def test_resume_from_a_checkpoint_that_is_not_data(tmp_path):
+    import torch
+
+    base = ["train", "sdm", "--dataset", "synthetic-streets(size=4,height=32,width=64)", "--batch-size", "2",
+            "--device", "cpu", "--out", tmp_path / "run", "--workers", "1", "--data-cache", tmp_path / "scenes.npz"]
+    assert _invoke(base + ["--steps", "1"]).exit_code == 0
+    opt = tmp_path / "run" / "opt_000001.pt"
+    torch.save({"step": 1, "payload": torch.optim.SGD}, opt)  # an object only a full unpickler would build
+    line = _one_line_error(_invoke(base + ["--steps", "2", "--resume"]), f"checkpoint file {opt} cannot be read safely (")
+    assert line.endswith("remove its step's files to resume from the one before")
+    (tmp_path / "run" / "config.json").write_text("{")
+    _one_line_error(_invoke(base + ["--steps", "2", "--resume"]), f"cannot resume from {tmp_path / 'run'}: "
+                                                                  f"{tmp_path / 'run' / 'config.json'} cannot be read")
