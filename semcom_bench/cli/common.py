@@ -42,8 +42,9 @@ def examples(epilog: str) -> str:
 #: errno values of a full disk (anywhere) and of an output or cache folder that cannot be written
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 UNWRITABLE = (errno.EROFS, errno.EACCES)
-#: what a failed write leaves behind, for commands that resume from what they wrote
+#: what a failed write leaves behind: for ``run``, and for any other command
 RESUMES = "finished work is cached and running the same command again resumes"
+RETRY = "then run the command again"
 
 _writing: list[Path] = []
 
@@ -73,7 +74,7 @@ def _os_error(exc: BaseException) -> OSError | None:
     return None
 
 
-def disk_error_message(exc: BaseException, resumes: str = RESUMES) -> str | None:
+def disk_error_message(exc: BaseException, resumes: str = RETRY) -> str | None:
     """One line for a full disk (ENOSPC, EDQUOT, anywhere) or an unwritable output or cache folder
     (EROFS, EACCES, on a path under :func:`writing_to`'s folders); None for anything else.
 
@@ -95,7 +96,7 @@ def disk_error_message(exc: BaseException, resumes: str = RESUMES) -> str | None
     return f"{reason} ({errno.errorcode[err.errno]}) writing {where}; {fix}; {resumes}"
 
 
-def command(app: typer.Typer, *args: Any, resumes: str = RESUMES,
+def command(app: typer.Typer, *args: Any, resumes: str = RETRY,
             **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Like ``app.command(...)``, but a :class:`UserError` prints one line and exits with code 2,
     and the epilog's indented example lines print one per line.

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from semcom_bench import __version__
-from semcom_bench.cli.common import command, err_console, out_console, print_error, say, writing_to
+from semcom_bench.cli.common import RESUMES, command, err_console, out_console, print_error, say, writing_to
 from semcom_bench.errors import UserError
 
 app = typer.Typer(
@@ -46,7 +46,7 @@ def _root(
     """
 
 
-@command(app, epilog="""**Examples**
+@command(app, resumes=RESUMES, epilog="""**Examples**
 
     semcom-bench run --grid psnr
     semcom-bench run --grid snr --methods full-image --channels awgn --limit 4

@@ -173,6 +173,7 @@ def test_simulated_full_disk_is_one_line_and_a_rerun_completes(tmp_path, monkeyp
     """ENOSPC from the cache's writes after some images: one line naming the folders, then a
     re-run with space restored finishes only what is missing and writes the full results."""
     import semcom_bench.cache as cache
+    import semcom_bench.results  # noqa: F401  (binds the real writer before it is replaced below)
 
     real = cache.atomic_write_bytes
     writes = {"n": 0}
@@ -431,3 +432,25 @@ def test_resume_from_a_checkpoint_that_is_not_data(tmp_path):
     (tmp_path / "run" / "config.json").write_text("{")
     _one_line_error(_invoke(base + ["--steps", "2", "--resume"]), f"cannot resume from {tmp_path / 'run'}: "
                                                                   f"{tmp_path / 'run' / 'config.json'} cannot be read")
+
+
+def test_disk_errors_that_are_the_users_and_those_that_are_not(tmp_path):
+    from semcom_bench.cli import common
+
+    common.writing_to(tmp_path / "out")
+    try:
+        full = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "elsewhere" / "x.npz"))
+        assert common.disk_error_message(full) == (
+            f"no space left on device (ENOSPC) writing {tmp_path / 'elsewhere' / 'x.npz'}; free some space there "
+            "(or choose another --out / --cache-dir); then run the command again")
+        wrapped = RuntimeError("save failed")
+        wrapped.__cause__ = OSError(errno.EDQUOT, "Disk quota exceeded")
+        assert common.disk_error_message(wrapped, "kept").startswith(f"disk quota exceeded (EDQUOT) writing {tmp_path / 'out'};")
+        denied_out = PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "out" / "results.csv"))
+        assert "make it writable" in common.disk_error_message(denied_out)
+        denied_elsewhere = PermissionError(errno.EACCES, "Permission denied", "/etc/passwd")
+        assert common.disk_error_message(denied_elsewhere) is None  # not an output path: a real error, kept whole
+        assert common.disk_error_message(FileNotFoundError(errno.ENOENT, "No such file")) is None
+        assert common.disk_error_message(ValueError("x")) is None
+    finally:
+        common.writing_to()
