@@ -76,7 +76,7 @@ class RunConfig:
     def check_outputs(self) -> None:
         """One-line UserErrors unless the results and cache folders can be written (check before any work)."""
         check_writable(self.out, "--out (out)")
-        check_writable(self.cache_dir, "--cache-dir (cache_dir)")
+        check_writable(self.cache_dir.expanduser(), "--cache-dir (cache_dir)")  # as the cache opens it
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able view (recorded with the results)."""
@@ -273,7 +273,7 @@ def check_writable(path: str | Path, name: str) -> None:
 
     Nothing is created: the probe file goes into ``path`` or its nearest existing parent and is removed.
     """
-    path = Path(path).expanduser()
+    path = Path(path)
     folder = path
     while not folder.exists() and folder.parent != folder:
         folder = folder.parent

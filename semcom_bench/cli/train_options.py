@@ -60,7 +60,7 @@ def file_folder(path: str | Path | None, flag: str) -> None:
     """The folder of a file the command writes can be written, and the path is not a folder."""
     if path is None:
         return
-    path = Path(path).expanduser()
+    path = Path(path)
     if path.is_dir():
         raise UserError(f"{flag} {path} is a folder; give a file path")
     check_writable(path.parent, flag)
