@@ -109,7 +109,10 @@ def _load(path: Path, device: str | torch.device) -> Any:
         return torch.load(path, map_location=device, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, TypeError, AttributeError,
             IndexError, UnicodeDecodeError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        if isinstance(exc, pickle.UnpicklingError) and "global" in str(exc).lower():
+            reason = "it holds objects other than tensors and plain data, and loading those could run code"
+        else:
+            reason = "not a torch file this version can read"
         raise UserError(f"checkpoint file {path} cannot be read safely ({reason}); remove its step's files to resume "
                         "from the one before") from None
 

@@ -291,8 +291,8 @@ def test_weights_with_another_checksum_are_refused_unless_allowed(tmp_path, monk
             "--values", "10", "--out", tmp_path / "out", "--cache-dir", tmp_path / "cache"]
     line = _one_line_error(_invoke(args), f"weights 'gesco-synthetic-streets' at {tampered} ($SEMCOM_WEIGHTS) have "
                                           f"sha256 {digest}, expected 7daf6c401a7f740c")
-    assert line.endswith("or use this file anyway by passing its path explicitly or setting "
-                         "SEMCOM_ALLOW_UNVERIFIED_WEIGHTS=1")
+    assert line.endswith("remove it to use the file shipped with the package, or use this file anyway by passing its "
+                         "path explicitly or setting SEMCOM_ALLOW_UNVERIFIED_WEIGHTS=1")
     assert not (tmp_path / "cache" / "images").exists()
     monkeypatch.setenv("SEMCOM_ALLOW_UNVERIFIED_WEIGHTS", "1")
     res = _invoke(args)
@@ -427,7 +427,9 @@ def test_resume_from_a_checkpoint_that_is_not_data(tmp_path):
     assert _invoke(base + ["--steps", "1"]).exit_code == 0
     opt = tmp_path / "run" / "opt_000001.pt"
     torch.save({"step": 1, "payload": torch.optim.SGD}, opt)  # an object only a full unpickler would build
-    line = _one_line_error(_invoke(base + ["--steps", "2", "--resume"]), f"checkpoint file {opt} cannot be read safely (")
+    line = _one_line_error(_invoke(base + ["--steps", "2", "--resume"]),
+                           f"checkpoint file {opt} cannot be read safely (it holds objects other than tensors and plain "
+                           "data, and loading those could run code)")
     assert line.endswith("remove its step's files to resume from the one before")
     (tmp_path / "run" / "config.json").write_text("{")
     _one_line_error(_invoke(base + ["--steps", "2", "--resume"]), f"cannot resume from {tmp_path / 'run'}: "
