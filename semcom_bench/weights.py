@@ -216,7 +216,10 @@ def allow_unverified() -> bool:
 def mismatch_message(weight: WeightFile, source: str, path: Path, digest: str) -> str:
     expected = weight.sha256 + (" (a prefix)" if weight.sha256 and len(weight.sha256) < 64 else "")
     published = weight.url or (f"huggingface.co/{weight.hf_repo}" if weight.hf_repo else None)
-    fix = f"put the published file there ({published})" if published else "put the genuine file there"
+    if weight.embedded:
+        fix = "remove it to use the file shipped with the package"
+    else:
+        fix = f"put the published file there ({published})" if published else "put the genuine file there"
     return (f"weights {weight.name!r} at {path} ({source}) have sha256 {digest}, expected {expected}; {fix}, "
             f"or use this file anyway by passing its path explicitly or setting {ALLOW_UNVERIFIED}=1")
 

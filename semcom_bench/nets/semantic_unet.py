@@ -512,7 +512,7 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
     except RuntimeError as exc:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         detail = lines[1] if len(lines) > 1 else lines[0] if lines else "load_state_dict failed"
-        raise ValueError(detail if len(detail) <= 300 else detail[:297] + "...") from None
+        raise ValueError(detail if len(detail) <= 160 else detail[:157] + "...") from None
 
 
 def infer_official_config(state: dict[str, torch.Tensor], base: UNetConfig | None = None) -> UNetConfig:
