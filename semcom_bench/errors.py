@@ -12,3 +12,11 @@ class UserError(Exception):
 
 class MissingWeightsError(UserError):
     """Weights a component needs are not on this machine; the message says where to get them."""
+
+
+class WeightsMismatchError(MissingWeightsError):
+    """A file was found where weights are looked for, but its SHA-256 is not the declared one.
+
+    A :class:`MissingWeightsError`: the verified weights are not on this machine (components
+    that skip on missing weights skip on this too, with this message).
+    """

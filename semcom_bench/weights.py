@@ -15,6 +15,14 @@ Order (first hit wins):
 Nothing here downloads. A missing file raises :class:`MissingWeightsError` naming the file,
 its checksum, where it is published and the command that checks weights.
 
+Verification: a file found by that search (2-5) is used only when its SHA-256 is the declared
+one (a declared prefix, as torchvision's 8 hex digits, matches as a prefix); otherwise
+:func:`resolve` raises :class:`WeightsMismatchError` naming the file, the expected and the
+actual hash. A path the user gives explicitly is used as it is, and so is any file when
+``SEMCOM_ALLOW_UNVERIFIED_WEIGHTS=1``; the components' fingerprints record the hash of the file
+actually used either way. Hashes of large files are remembered by path, size, times and inode
+in ``<cache folder>/weights-sha256.json`` (:func:`file_sha256`), so runs do not re-read them.
+
 Offline: unless ``SEMCOM_OFFLINE=0``, importing this module sets ``HF_HUB_OFFLINE=1`` and
 ``TRANSFORMERS_OFFLINE=1`` for the whole process (:func:`enforce_offline`), so that no library
 loaded later tries the network either; loaders also pass ``local_files_only=True``.
@@ -23,11 +31,15 @@ loaded later tries the network either; loaders also pass ``local_files_only=True
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from semcom_bench.errors import MissingWeightsError
+from semcom_bench.errors import MissingWeightsError, WeightsMismatchError
 from semcom_bench.hashing import hash_file
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -192,15 +204,45 @@ def missing_message(weight: WeightFile) -> str:
     return "; ".join(parts) + f"; place it at {where} and check with 'semcom-bench weights'"
 
 
+#: set to 1 to use weight files whose SHA-256 differs from the declared one
+ALLOW_UNVERIFIED = "SEMCOM_ALLOW_UNVERIFIED_WEIGHTS"
+
+
+def allow_unverified() -> bool:
+    """True when ``$SEMCOM_ALLOW_UNVERIFIED_WEIGHTS`` is set (to anything but empty or 0)."""
+    return os.environ.get(ALLOW_UNVERIFIED, "") not in ("", "0")
+
+
+def mismatch_message(weight: WeightFile, source: str, path: Path, digest: str) -> str:
+    expected = weight.sha256 + (" (a prefix)" if weight.sha256 and len(weight.sha256) < 64 else "")
+    published = weight.url or (f"huggingface.co/{weight.hf_repo}" if weight.hf_repo else None)
+    if weight.embedded:
+        fix = "remove it to use the file shipped with the package"
+    else:
+        fix = f"put the published file there ({published})" if published else "put the genuine file there"
+    return (f"weights {weight.name!r} at {path} ({source}) have sha256 {digest}, expected {expected}; {fix}, "
+            f"or use this file anyway by passing its path explicitly or setting {ALLOW_UNVERIFIED}=1")
+
+
 def resolve(name: str, explicit: str | Path | None = None) -> Path:
-    """Path of ``name``'s weights (file, or model folder), else :class:`MissingWeightsError`."""
+    """Path of ``name``'s weights (file, or model folder), checked against the declared SHA-256.
+
+    Raises :class:`MissingWeightsError` when nothing is found, and :class:`WeightsMismatchError`
+    when what is found has another SHA-256 than the declared one (an ``explicit`` path and
+    ``$SEMCOM_ALLOW_UNVERIFIED_WEIGHTS=1`` skip that check).
+    """
     weight = get(name)
     hit = find(name, explicit)
     if hit is None:
         if explicit:
             raise MissingWeightsError(f"weights file {explicit} does not exist (for {weight.name}); check the path")
         raise MissingWeightsError(missing_message(weight))
-    return hit[1]
+    source, path = hit
+    if weight.sha256 and not explicit and not allow_unverified():
+        digest = cached_checksum(path)
+        if not checksum_matches(weight, digest):
+            raise WeightsMismatchError(mismatch_message(weight, source, path, digest))
+    return path
 
 
 def checksum_matches(weight: WeightFile, digest: str) -> bool | None:
@@ -228,12 +270,67 @@ def cached_checksum(path: Path) -> str:
 
 def checksum(path: Path) -> str:
     """SHA-256 of a file, or of a folder's files in name order."""
+    path = Path(path)
     if path.is_file():
-        return hash_file(path)
+        return file_sha256(path)
     import hashlib
 
     h = hashlib.sha256()
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
         h.update(f.relative_to(path).as_posix().encode())
-        h.update(hash_file(f).encode())
+        h.update(file_sha256(f).encode())
     return h.hexdigest()
+
+
+#: files at least this large have their hash remembered across runs
+REMEMBER_BYTES = 1 << 20
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _memo_path() -> Path:
+    from semcom_bench.config import default_cache_dir
+
+    return default_cache_dir() / "weights-sha256.json"
+
+
+def _read_memo(path: Path) -> dict[str, Any]:
+    try:
+        memo = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return memo if isinstance(memo, dict) else {}
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file; for a large file, remembered across runs while it is unchanged.
+
+    The memo (``<cache folder>/weights-sha256.json``) is keyed by the resolved path and holds the
+    file's size, modification and change times and inode: any change to the file reads it
+    again. A memo that cannot be read or written is ignored.
+    """
+    path = Path(path)
+    st = path.stat()
+    if st.st_size < REMEMBER_BYTES:
+        return hash_file(path)
+    key = str(path.resolve())
+    stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+    memo_file = _memo_path()
+    entry = _read_memo(memo_file).get(key)
+    if isinstance(entry, dict) and entry.get("stamp") == stamp and _HEX64.match(str(entry.get("sha256", ""))):
+        return str(entry["sha256"])
+    digest = hash_file(path)
+    try:
+        memo = _read_memo(memo_file)
+        memo[key] = {"stamp": stamp, "sha256": digest}
+        memo_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=memo_file.parent, prefix=f".{memo_file.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(memo, f, indent=0, sort_keys=True)
+            os.replace(tmp, memo_file)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError:
+        pass  # a read-only or full cache folder: the hash is just not remembered
+    return digest

@@ -1,7 +1,10 @@
+import hashlib
+import json
+
 import pytest
 
 from semcom_bench import weights
-from semcom_bench.errors import MissingWeightsError
+from semcom_bench.errors import MissingWeightsError, WeightsMismatchError
 
 
 @pytest.fixture
@@ -52,3 +55,88 @@ def test_hugging_face_cache_folder(declared, monkeypatch, tmp_path):
     (snap / "config.json").write_text("{}")
     assert weights.find("test-hf") == ("Hugging Face cache", snap)
     assert len(weights.checksum(snap)) == 64
+
+
+# ------------------------------------------------------------------------------ verification
+
+
+def _declare(name, filename, sha256):
+    weights.register_weights(weights.WeightFile(name, filename, "a test file", sha256=sha256, url="https://example.org/w"))
+
+
+@pytest.fixture
+def weights_root(monkeypatch, tmp_path):
+    root = tmp_path / "w"
+    root.mkdir()
+    monkeypatch.setenv("SEMCOM_WEIGHTS", str(root))
+    monkeypatch.delenv(weights.ALLOW_UNVERIFIED, raising=False)
+    yield root
+    for name in [n for n in weights.WEIGHTS if n.startswith("verify-")]:
+        weights.WEIGHTS.pop(name)
+
+
+def test_a_found_file_with_another_checksum_is_refused(weights_root, monkeypatch, tmp_path):
+    good, bad = b"the published bytes", b"something else"
+    _declare("verify-full", "full.pth", hashlib.sha256(good).hexdigest())
+    (weights_root / "full.pth").write_bytes(bad)
+    with pytest.raises(WeightsMismatchError) as info:
+        weights.resolve("verify-full")
+    message = str(info.value)
+    assert isinstance(info.value, MissingWeightsError) and "\n" not in message
+    assert f"weights 'verify-full' at {weights_root / 'full.pth'} ($SEMCOM_WEIGHTS)" in message
+    assert f"have sha256 {hashlib.sha256(bad).hexdigest()}, expected {hashlib.sha256(good).hexdigest()}" in message
+    assert "https://example.org/w" in message and "SEMCOM_ALLOW_UNVERIFIED_WEIGHTS=1" in message
+    # an explicit path is the user's choice, and so is the override
+    elsewhere = tmp_path / "mine.pth"
+    elsewhere.write_bytes(bad)
+    assert weights.resolve("verify-full", elsewhere) == elsewhere
+    monkeypatch.setenv(weights.ALLOW_UNVERIFIED, "1")
+    assert weights.resolve("verify-full") == weights_root / "full.pth"
+    monkeypatch.setenv(weights.ALLOW_UNVERIFIED, "0")
+    with pytest.raises(WeightsMismatchError):
+        weights.resolve("verify-full")
+    (weights_root / "full.pth").write_bytes(good)
+    assert weights.resolve("verify-full") == weights_root / "full.pth"
+
+
+def test_declared_prefixes_match_as_prefixes(weights_root):
+    data = b"torchvision publishes 8 hex digits"
+    digest = hashlib.sha256(data).hexdigest()
+    _declare("verify-prefix", f"net-{digest[:8]}.pth", digest[:8])
+    _declare("verify-other", "other-00000000.pth", "00000000")
+    (weights_root / f"net-{digest[:8]}.pth").write_bytes(data)
+    (weights_root / "other-00000000.pth").write_bytes(data)
+    assert weights.resolve("verify-prefix").read_bytes() == data
+    with pytest.raises(WeightsMismatchError, match=r"expected 00000000 \(a prefix\)"):
+        weights.resolve("verify-other")
+
+
+def test_shipped_weights_match_their_declared_checksums():
+    from semcom_bench.evaluators import embedded  # noqa: F401  (declares the evaluators' files)
+    from semcom_bench.methods.semantic import gesco  # noqa: F401
+
+    shipped = [w for w in weights.WEIGHTS.values() if w.embedded]
+    assert len(shipped) >= 6
+    for w in shipped:
+        assert weights.resolve(w.name) == weights.ASSETS / w.embedded
+
+
+def test_large_file_hashes_are_remembered_across_runs(monkeypatch, tmp_path):
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"\1" * weights.REMEMBER_BYTES)
+    calls = []
+    real = weights.hash_file
+    monkeypatch.setattr(weights, "hash_file", lambda p: calls.append(p) or real(p))
+    digest = weights.file_sha256(big)
+    assert digest == hashlib.sha256(big.read_bytes()).hexdigest() and len(calls) == 1
+    memo = tmp_path / "cache" / "weights-sha256.json"  # the test's $SEMCOM_CACHE
+    assert json.loads(memo.read_text())[str(big.resolve())]["sha256"] == digest
+    assert weights.file_sha256(big) == digest and len(calls) == 1  # a new process would not read it again
+    big.write_bytes(b"\2" * weights.REMEMBER_BYTES)  # same size, new content: read again
+    assert weights.file_sha256(big) == hashlib.sha256(big.read_bytes()).hexdigest() and len(calls) == 2
+    memo.write_text("{broken")  # a broken memo is ignored and rewritten
+    assert weights.file_sha256(big) == hashlib.sha256(big.read_bytes()).hexdigest() and len(calls) == 3
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"x")
+    weights.file_sha256(small)
+    assert str(small.resolve()) not in json.loads(memo.read_text())

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from semcom_bench import __version__
-from semcom_bench.cli.common import command, err_console, out_console, print_error, say
+from semcom_bench.cli.common import RESUMES, command, err_console, out_console, print_error, say, writing_to
 from semcom_bench.errors import UserError
 
 app = typer.Typer(
@@ -46,7 +46,7 @@ def _root(
     """
 
 
-@command(app, epilog="""**Examples**
+@command(app, resumes=RESUMES, epilog="""**Examples**
 
     semcom-bench run --grid psnr
     semcom-bench run --grid snr --methods full-image --channels awgn --limit 4
@@ -79,6 +79,8 @@ def run(
         file, grid=grid, values=values, methods=methods, channels=channels, metrics=metrics, dataset=dataset,
         limit=limit, seeds=seed, out=out, cache_dir=cache_dir, device=device, batch_size=batch_size, threads=threads,
     )
+    cfg.check_outputs()  # an unwritable folder fails now, not after the run
+    writing_to(cfg.out, cfg.cache_dir)
     n_cells = len(cfg.methods) * len(cfg.channels) * len(cfg.values) * len(cfg.seeds)
     err_console.print(
         f"[bold]semcom-bench run[/]: {cfg.dataset.label} x {len(cfg.methods)} method(s) x {len(cfg.channels)} channel(s) "
@@ -139,7 +141,12 @@ def report(
     """
     from semcom_bench import api
 
-    text = api.report(out, format, [m.strip() for m in metrics.split(",")] if metrics else None, versus=versus)
+    metric_list = None
+    if metrics is not None:
+        metric_list = [m.strip() for m in metrics.split(",") if m.strip()]
+        if not metric_list:
+            raise UserError("--metrics is empty: give metric names such as psnr,ssim, or leave it out for all")
+    text = api.report(out, format, metric_list, versus=versus)
     if standalone and format == "latex":
         from semcom_bench.report.tables import latex_document
 

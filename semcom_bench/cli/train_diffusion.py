@@ -15,7 +15,8 @@ from typing import Optional
 
 import typer
 
-from semcom_bench.cli.common import command, say
+from semcom_bench.cli import train_options as check
+from semcom_bench.cli.common import command, say, writing_to
 
 EPILOG = """**Examples**
 
@@ -32,7 +33,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _register_one(app: typer.Typer, recipe: str, what: str) -> None:
-    @command(app, recipe, epilog=EPILOG,
+    @command(app, recipe, epilog=EPILOG, resumes=check.TRAIN_RESUMES,
              help=f"Train the embedded {recipe} network on {what}: progress, checkpoints, --resume, EMA, --export with provenance.")
     def train_recipe(
         dataset: str = typer.Option("synthetic-streets", help="Training data set, with parameters as name(k=v); its train split."),
@@ -58,8 +59,29 @@ def _register_one(app: typer.Typer, recipe: str, what: str) -> None:
         data_cache: Optional[Path] = typer.Option(None, help="An .npz keeping the rendered scenes. Default: under the cache folder."),
         threads: Optional[int] = typer.Option(None, help="Torch CPU threads."),
     ) -> None:
-        from semcom_bench.diffusion.training import train_recipe
+        from semcom_bench.diffusion.training import recipe_config, train_recipe, training_data_spec
+        from semcom_bench.training import default_data_cache
 
+        # every option is checked before the training scenes are rendered
+        check.common(seed, threads, workers)
+        check.positive(lr, "--lr")
+        check.positive(time_limit, "--time-limit")
+        check.whole(checkpoint_every, "--checkpoint-every")
+        check.whole(log_every, "--log-every")
+        data = training_data_spec(dataset)
+        recipe_config(recipe, dataset=data, steps=steps, batch_size=batch_size, ema_decay=ema, drop_rate=drop_rate,
+                      loss=loss, noise=noise, power=power)  # the recipe's own checks
+        model = check.recipe_network(data)
+        check.scene_size(data, model)
+        if init is not None:
+            check.init_weights(init, data, model)
+        run_dir = out or Path("semcom-train") / recipe
+        check.folder(run_dir, "--out")
+        if export is not None and export != "assets":
+            check.folder(export, "--export")
+        scenes = data_cache or default_data_cache(data)
+        check.file_folder(scenes, "--data-cache")
+        writing_to(run_dir, export if export != "assets" else None, scenes.parent)
         command_line = " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
         train_recipe(recipe, dataset=dataset, out=out, device=device, resume=resume, export=export, data_cache=data_cache,
                      threads=threads, command=command_line, log=say,

@@ -8,11 +8,12 @@ from typing import Optional
 
 import typer
 
-from semcom_bench.cli.common import command, say
+from semcom_bench.cli import train_options as check
+from semcom_bench.cli.common import command, say, writing_to
 
 
 def register(app: typer.Typer) -> None:
-    @command(app, "evaluator", epilog="""**Examples**
+    @command(app, "evaluator", resumes=check.RERUN, epilog="""**Examples**
 
     semcom-bench train evaluator --task seg --device cuda
     semcom-bench train evaluator --task det --steps 200 --train-size 500 --out /tmp/det
@@ -50,6 +51,21 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"unknown {task} architecture {arch!r}; use one of {', '.join(ARCHES[task])}")
         if depth_loss is not None and (task != "depth" or depth_loss not in training.DEPTH_LOSSES):
             raise UserError(f"--depth-loss is for --task depth: one of {', '.join(training.DEPTH_LOSSES)}")
+        # every option is checked before the training scenes are rendered
+        check.common(seed, threads, workers)
+        check.whole(steps, "--steps")
+        check.whole(batch_size, "--batch-size")
+        check.whole(train_size, "--train-size")
+        check.whole(val_size, "--val-size")
+        check.positive(lr, "--lr")
+        check.positive(time_budget, "--time-budget")
+        from semcom_bench.components import resolve_device
+
+        resolve_device(device)
+        target = Path(out or training.ASSET_DIR)
+        check.folder(target, "--out")
+        check.file_folder(data_cache, "--data-cache")
+        writing_to(target, data_cache)
         if threads:
             import torch
 

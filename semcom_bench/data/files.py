@@ -11,11 +11,13 @@ Resizing follows the SDM/GESCO loaders (guided-diffusion's ``image_datasets.py``
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from semcom_bench.components import Annotated, Doc, Literal
 from semcom_bench.data.base import IndexedDataset, Sample
@@ -52,20 +54,50 @@ def check_root(root: Any, what: str, layout: str) -> Path:
     return path
 
 
-def read_rgb(path: Path) -> Image.Image:
-    """An image file as a PIL RGB image."""
-    with Image.open(path) as im:
+#: what PIL raises for a file it cannot decode (unknown format, truncated, corrupt, too large)
+UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, zlib.error, struct.error, Image.DecompressionBombError)
+
+
+def open_image(path: Path, what: str = "image") -> Image.Image:
+    """``path`` opened and decoded by PIL; a file it cannot read is a one-line :class:`UserError` naming it.
+
+    The caller closes the image (``with open_image(p) as im: ...``).
+    """
+    try:
+        im = Image.open(path)
+    except UNREADABLE as exc:
+        raise UserError(_unreadable(path, what, exc)) from None
+    try:
         im.load()
+    except UNREADABLE as exc:
+        im.close()
+        raise UserError(_unreadable(path, what, exc)) from None
+    return im
+
+
+def _unreadable(path: Path, what: str, exc: BaseException) -> str:
+    if isinstance(exc, UnidentifiedImageError):
+        reason = "not an image file PIL can read"
+    elif isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror
+    else:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0] or type(exc).__name__
+    return f"cannot read {what} {path} ({reason}); replace the file or remove it from the data set"
+
+
+def read_rgb(path: Path) -> Image.Image:
+    """An image file as a PIL RGB image (an unreadable file is a one-line UserError naming it)."""
+    with open_image(path) as im:
         return im.convert("RGB")
 
 
-def read_index_map(path: Path) -> Image.Image:
+def read_index_map(path: Path, what: str = "label map") -> Image.Image:
     """A label or instance map as stored: 8-bit (L/P) stays 8-bit, 16/32-bit becomes mode I.
 
-    Palette ("P") PNGs keep their indices (they are not converted to grey levels).
+    Palette ("P") PNGs keep their indices (they are not converted to grey levels). An
+    unreadable file is a one-line UserError naming it.
     """
-    with Image.open(path) as im:
-        im.load()
+    with open_image(path, what) as im:
         if im.mode in ("L", "P", "I"):
             return im.copy()
         if im.mode.startswith("I;16") or im.mode == "I;16B":

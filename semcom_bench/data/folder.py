@@ -95,7 +95,8 @@ class Folder(FileDataset):
     def load(self, item: Any) -> Sample:
         img_path, lab_path, inst_path, key = item
         image = read_rgb(img_path)
-        maps = [read_index_map(p) if p is not None else None for p in (lab_path, inst_path)]
+        maps = [read_index_map(p, what) if p is not None else None
+                for p, what in ((lab_path, "label map"), (inst_path, "instance map"))]
         if self.height is not None:
             arr, (labels, inst) = sdm_resize(image, maps, int(self.height), int(self.width))
         else:

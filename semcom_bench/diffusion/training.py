@@ -297,15 +297,25 @@ class DiffusionTrainer:
             return
         cfg_path = self.out / "config.json"
         if cfg_path.is_file():
-            old = json.loads(cfg_path.read_text())
-            if old.get("net") != self.net_config.to_dict():
+            try:
+                old = json.loads(cfg_path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                raise UserError(f"cannot resume from {self.out}: {cfg_path} cannot be read ({exc}); restore it or "
+                                "start in another --out") from None
+            if not isinstance(old, dict) or old.get("net") != self.net_config.to_dict():
                 raise UserError(f"cannot resume from {self.out}: its network differs from this recipe's")
         model, ema, opt = load_checkpoint(self.out, step, self.cfg.ema_decay, self.device)
-        self.model.load_state_dict(model)
-        ema = ema if ema is not None else self.model.state_dict()
-        self.ema = [ema[n].detach().clone().to(self.device) for n, _ in self.model.named_parameters()]
-        self.opt.load_state_dict(opt["optimizer"])
-        if not restore_generator(self.gen, opt["generator"], opt.get("generator_device", "cpu"), self.cfg.seed + step):
+        try:
+            self.model.load_state_dict(model)
+            ema = ema if ema is not None else self.model.state_dict()
+            self.ema = [ema[n].detach().clone().to(self.device) for n, _ in self.model.named_parameters()]
+            self.opt.load_state_dict(opt["optimizer"])
+            saved_gen = opt["generator"]
+        except (KeyError, ValueError, RuntimeError, TypeError, AttributeError) as exc:
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise UserError(f"cannot resume from step {step} in {self.out}: its checkpoint does not fit this recipe "
+                            f"({detail}); start in another --out") from None
+        if not restore_generator(self.gen, saved_gen, opt.get("generator_device", "cpu"), self.cfg.seed + step):
             self.log(f"resume: generator state saved on {opt.get('generator_device')}, reseeded with seed + step")
         self.step = int(opt["step"])
         self.history = list(opt.get("history", []))

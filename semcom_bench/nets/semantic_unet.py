@@ -490,7 +490,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """
     try:
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError):
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, TypeError, AttributeError,
+            IndexError, UnicodeDecodeError):  # what torch's safe unpickler raises on a file it cannot read
         raise ValueError(f"{path} is not a torch state-dict file") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
@@ -503,12 +504,15 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Load ``state`` (fp16 or fp32 tensors) into ``model`` as float32 with ``strict=True``.
 
     Raises:
-        ValueError: the keys or shapes do not fit; the message is the first line of torch's.
+        ValueError: the keys or shapes do not fit; the message is the first detail line of torch's
+            (the missing, unexpected or mis-shaped keys).
     """
     try:
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     except RuntimeError as exc:
-        raise ValueError(str(exc).splitlines()[0]) from None
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0] if lines else "load_state_dict failed"
+        raise ValueError(detail if len(detail) <= 160 else detail[:157] + "...") from None
 
 
 def infer_official_config(state: dict[str, torch.Tensor], base: UNetConfig | None = None) -> UNetConfig:
@@ -517,9 +521,17 @@ def infer_official_config(state: dict[str, torch.Tensor], base: UNetConfig | Non
     Width, label channels, output channels and GESCO's encoder stub are read from the
     tensors; the rest (levels, attention, ResBlock up/down) must match ``base``, and
     ``load_state_dict(strict=True)`` then checks every key and shape.
+
+    Raises:
+        ValueError: ``state`` lacks the tensors the shapes are read from (``does not hold an
+            SDM/GESCO network (no <key>)``).
     """
     cfg = base or official_config()
     d = cfg.to_dict()
+    needed = ("time_embed.0.weight", "input_blocks.0.0.weight", "out.2.weight", "middle_block.0.in_norm.mlp_shared.0.weight")
+    missing = [k for k in needed if k not in state or getattr(state[k], "ndim", 0) < 2]
+    if missing:
+        raise ValueError(f"does not hold an SDM/GESCO network (no {missing[0]})")
     d["model_channels"] = int(state["time_embed.0.weight"].shape[1])
     d["in_channels"] = int(state["input_blocks.0.0.weight"].shape[1])
     out_ch = int(state["out.2.weight"].shape[0])

@@ -69,7 +69,7 @@ def test_config_file(tmp_path):
         (["run", "--metrics", "miou(evaluator=drn)"], "parameter evaluator of metric 'miou' must be one of"),
         (["run", "--metrics", "lpips(nett=vgg)"], "metric 'lpips' has no parameter nett; its parameters: net, backbone_path"),
         (["run", "--methods", "gesco(steps=abc)"], "parameter steps of method 'gesco' must be an integer"),
-        (["run", "--seed", "abc"], "bad seeds"),
+        (["run", "--seed", "abc"], "bad seed 'abc' in --seed"),
     ],
 )
 def test_user_mistakes_are_one_line_and_exit_2(args, needle, tmp_path):

@@ -285,6 +285,28 @@ def test_generic_folder_with_palette_labels_and_resize(tmp_path):
         registry.datasets.create("folder", root=str(tmp_path), num_classes=3)
 
 
+def test_folder_with_corrupt_files_names_the_file(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    for i in range(3):
+        Image.fromarray(_rgb(8, 8, i)).save(tmp_path / "images" / f"img{i}.png")
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "labels" / f"img{i}.png")
+    (tmp_path / "images" / "img1.png").write_bytes(b"not a png at all")
+    good = (tmp_path / "images" / "img0.png").read_bytes()
+    (tmp_path / "images" / "img2.png").write_bytes(good[: len(good) // 2])  # truncated
+    ds = registry.datasets.create("folder", root=str(tmp_path), num_classes=2)
+    assert ds[0].image.shape == (8, 8, 3)
+    for i, reason in ((1, "not an image file PIL can read"), (2, "truncated")):
+        with pytest.raises(UserError) as info:
+            ds[i]
+        message = str(info.value)
+        assert f"cannot read image {tmp_path / 'images' / f'img{i}.png'} (" in message and reason in message
+        assert message.endswith("replace the file or remove it from the data set") and "\n" not in message
+    (tmp_path / "labels" / "img0.png").write_bytes(b"")
+    with pytest.raises(UserError, match=f"cannot read label map {tmp_path / 'labels' / 'img0.png'}"):
+        ds[0]
+
+
 def test_every_loader_is_registered_with_metadata():
     names = registry.datasets.names()
     for n in ("cityscapes", "coco-stuff", "ade20k", "lsun", "folder"):

@@ -66,6 +66,7 @@ def test_lpips_loads_a_local_torchvision_state_dict(no_weights, monkeypatch):
     import torchvision
 
     _no_network(monkeypatch)
+    monkeypatch.setenv("SEMCOM_ALLOW_UNVERIFIED_WEIGHTS", "1")  # a stand-in, not the published file
     # torchvision's format, only the convolutional part the loader uses (keeps the file small)
     state = {k: v for k, v in torchvision.models.alexnet(weights=None).state_dict().items() if k.startswith("features.")}
     torch.save(state, no_weights / "alexnet-owt-7be5be79.pth")
@@ -82,7 +83,8 @@ def test_lpips_loads_a_local_torchvision_state_dict(no_weights, monkeypatch):
 
 
 @needs_lpips
-def test_lpips_rejects_a_file_that_is_not_a_torchvision_alexnet(no_weights):
+def test_lpips_rejects_a_file_that_is_not_a_torchvision_alexnet(no_weights, monkeypatch):
+    monkeypatch.setenv("SEMCOM_ALLOW_UNVERIFIED_WEIGHTS", "1")  # past the checksum, to the loader's own check
     torch.save({"features.0.weight": torch.zeros(3, 3)}, no_weights / "alexnet-owt-7be5be79.pth")
     with pytest.raises(ValueError, match="not a torchvision alex|shape"):
         perceptual.LPIPS().model()

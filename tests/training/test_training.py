@@ -113,3 +113,83 @@ def test_evaluator_and_diffusion_scenes_share_the_render_spec():
 
     assert scene_spec("train", 10000) == training_data_spec("synthetic-streets")
     assert training_data_spec("synthetic-streets(size=4,height=32)") == {**scene_spec("train", 4), "height": 32}
+
+
+class _RunsCode:
+    """Pickles to a call of ``Path.touch``: loading it would create ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_checkpoints_are_read_as_data_only(tmp_path):
+    from semcom_bench.errors import UserError
+
+    net = torch.nn.Linear(3, 2)
+    files = save_checkpoint(tmp_path, 3, 0.99, net.state_dict(), net.state_dict(), {"step": 3})
+    marker = tmp_path / "code-ran"
+    torch.save({"step": 3, "payload": _RunsCode(marker)}, files["opt"])
+    with pytest.raises(UserError) as info:
+        load_checkpoint(tmp_path, 3, 0.99, "cpu")
+    assert not marker.exists()  # nothing in the file ran
+    message = str(info.value)
+    assert message == (f"checkpoint file {files['opt']} cannot be read safely (it holds objects other than tensors and "
+                       "plain data, and loading those could run code); remove its step's files to resume from the one before")
+    files["opt"].write_bytes(b"garbage")
+    with pytest.raises(UserError, match=r"cannot be read safely \(not a torch file this version can read\)"):
+        load_checkpoint(tmp_path, 3, 0.99, "cpu")
+    torch.save([1, 2], files["opt"])
+    with pytest.raises(UserError, match="holds no training state"):
+        load_checkpoint(tmp_path, 3, 0.99, "cpu")
+    files["opt"].unlink()
+    with pytest.raises(UserError, match=f"checkpoint file {files['opt']} is missing"):
+        load_checkpoint(tmp_path, 3, 0.99, "cpu")
+
+
+def test_a_training_state_with_optimiser_and_generator_loads_weights_only(tmp_path):
+    """What the diffusion trainer saves (AdamW state, a CPU generator's state, history, config) needs no pickle."""
+    net = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    net(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    gen = torch.Generator().manual_seed(3)
+    torch.rand(2, generator=gen)
+    state = {"optimizer": opt.state_dict(), "step": 7, "generator": gen.get_state(), "generator_device": "cpu",
+             "history": [{"loss": 0.5, "step": 7}], "seconds": 1.5, "config": {"lr": 1e-3, "init": None, "net": {}}}
+    save_checkpoint(tmp_path, 7, 0.9, net.state_dict(), net.state_dict(), state)
+    _, _, back = load_checkpoint(tmp_path, 7, 0.9, "cpu")
+    again = torch.optim.AdamW(torch.nn.Linear(3, 2).parameters(), lr=1e-3)
+    again.load_state_dict(back["optimizer"])
+    assert back["history"] == state["history"] and back["config"] == state["config"]
+    fresh = torch.Generator()
+    assert restore_generator(fresh, back["generator"], back["generator_device"], reseed=0)
+    assert torch.equal(torch.rand(5, generator=fresh), torch.rand(5, generator=gen))
+
+
+def test_a_full_disk_leaves_no_partial_checkpoint(tmp_path, monkeypatch):
+    """Files are written whole or not at all, the weights last: the latest step stays resumable."""
+    import errno
+    import os
+
+    net = torch.nn.Linear(3, 2)
+    save_checkpoint(tmp_path, 1, 0.9, net.state_dict(), net.state_dict(), {"step": 1})
+    real_fsync, calls = os.fsync, []
+
+    def full_on_third(fd):
+        calls.append(fd)
+        if len(calls) == 3:  # the weights file of step 2
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full_on_third)
+    with pytest.raises(OSError) as info:
+        save_checkpoint(tmp_path, 2, 0.9, net.state_dict(), net.state_dict(), {"step": 2})
+    assert info.value.errno == errno.ENOSPC
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert latest_step(tmp_path) == 1 and not list(tmp_path.glob(".*.tmp"))
+    assert load_checkpoint(tmp_path, latest_step(tmp_path), 0.9, "cpu")[2]["step"] == 1

@@ -88,36 +88,71 @@ OFFICIAL = register_weights(WeightFile(
 # --------------------------------------------------------------------------------------------
 
 
-def _sidecar(path: Path) -> dict[str, Any] | None:
-    """Settings written beside a weights file: ``NAME.json`` (export) or ``config.json`` (training folder)."""
+def _sidecar(path: Path) -> tuple[Path, dict[str, Any]] | None:
+    """(file, settings) written beside a weights file: ``NAME.json`` (export) or ``config.json`` (training folder).
+
+    A sidecar that cannot be read or is not a JSON object is a one-line UserError naming it.
+    """
     for candidate in (path.with_suffix(".json"), path.parent / "config.json"):
         if candidate.is_file():
-            info = json.loads(candidate.read_text())
+            try:
+                info = json.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+                raise UserError(f"settings file {candidate} beside the weights {path.name} cannot be read ({reason}); "
+                                "restore the JSON written with the weights, or remove it to load them as an "
+                                "official checkpoint") from None
+            if not isinstance(info, dict):
+                raise UserError(f"settings file {candidate} beside the weights {path.name} is not a JSON object; "
+                                "restore the JSON written with the weights")
             if "net" in info:
-                return info
+                return candidate, info
     return None
+
+
+def _sidecar_settings(file: Path, info: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """(network config, sampling settings) of a sidecar; settings that do not fit are a UserError naming it."""
+    from semcom_bench.nets.semantic_unet import UNetConfig
+
+    try:
+        cfg = UNetConfig.from_dict(info["net"])
+        train, diffusion = info.get("train", {}), info.get("diffusion", {})
+        settings = {"model_downsample": int(train.get("model_downsample", 1)),
+                    "diffusion_steps": int(diffusion.get("steps", 1000)),
+                    "schedule": str(diffusion.get("schedule", "linear")), "source": "semcom-bench"}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        what = f"no {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"settings file {file} does not describe a network ({what}); restore the JSON written "
+                        "with the weights") from None
+    return cfg, settings
 
 
 @lru_cache(maxsize=8)
 def load_network(path: str, device: str) -> tuple[torch.nn.Module, dict[str, Any]]:
     """(network in eval mode on ``device``, settings) for a weights file; cached per (path, device)."""
-    from semcom_bench.nets.semantic_unet import SemanticUNet, UNetConfig, infer_official_config, load_weights, read_state_dict
+    from semcom_bench.nets.semantic_unet import SemanticUNet, infer_official_config, load_weights, read_state_dict
 
     p = Path(path)
     try:
         state = read_state_dict(p)
     except ValueError as exc:
         raise UserError(f"weights {exc}; pass an official ema_*.pt or a file written by 'semcom-bench train gesco|sdm'") from None
-    info = _sidecar(p)
-    if info is not None:
-        cfg = UNetConfig.from_dict(info["net"])
-        settings = {"model_downsample": int(info.get("train", {}).get("model_downsample", 1)),
-                    "diffusion_steps": int(info.get("diffusion", {}).get("steps", 1000)),
-                    "schedule": info.get("diffusion", {}).get("schedule", "linear"), "source": "semcom-bench"}
+    sidecar = _sidecar(p)
+    if sidecar is not None:
+        cfg, settings = _sidecar_settings(*sidecar)
     else:
-        cfg = infer_official_config(state)
+        try:
+            cfg = infer_official_config(state)
+        except ValueError as exc:
+            raise UserError(f"weights {p} {exc}; pass an official ema_*.pt or a file written by "
+                            "'semcom-bench train gesco|sdm' (with its JSON beside it)") from None
         settings = {"model_downsample": 1, "diffusion_steps": 1000, "schedule": "linear", "source": "official"}
-    model = SemanticUNet(cfg)
+    try:
+        model = SemanticUNet(cfg)
+    except (ValueError, TypeError, KeyError, ZeroDivisionError) as exc:
+        where = f"settings file {sidecar[0]}" if sidecar is not None else f"weights {p}"
+        raise UserError(f"{where} describe(s) a network that cannot be built ({exc}); restore the JSON written "
+                        "with the weights") from None
     try:
         load_weights(model, state)
     except ValueError as exc:
