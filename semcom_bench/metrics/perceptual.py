@@ -164,7 +164,7 @@ class LPIPS(Metric):
             )
         if weights.find(HEADS[self.net].name) is None:
             return f"LPIPS heads ({HEADS[self.net].package}) not found; pip install lpips==0.1.4"
-        return None
+        return weights.verification_problem((backbone.name, self.backbone_path), (HEADS[self.net].name, None))
 
     def _paths(self) -> tuple[Path, Path]:
         return weights.resolve(BACKBONES[self.net].name, self.backbone_path), weights.resolve(HEADS[self.net].name)
@@ -270,7 +270,7 @@ class CLIPSimilarity(Metric):
                 f"$SEMCOM_WEIGHTS/{CLIP_B32.name}/ (e.g. 'hf download {CLIP_B32.hf_repo} --local-dir "
                 f"$SEMCOM_WEIGHTS/{CLIP_B32.name}' on a connected machine) or in the Hugging Face cache; check with 'semcom-bench weights'"
             )
-        return None
+        return weights.verification_problem((CLIP_B32.name, self.model_path))
 
     def fingerprint(self) -> dict[str, Any]:
         folder = weights.resolve(CLIP_B32.name, self.model_path)

@@ -144,3 +144,10 @@ def test_image_embeds_accepts_tensors_and_output_objects():
 
     assert torch.equal(perceptual.image_embeds(Old(), None), torch.zeros(2, 4))
     assert torch.equal(perceptual.image_embeds(New(), None), torch.ones(2, 4))
+
+
+@needs_lpips
+def test_a_backbone_that_fails_its_checksum_is_skipped_up_front(no_weights):
+    torch.save({"features.0.weight": torch.zeros(3, 3)}, no_weights / "alexnet-owt-7be5be79.pth")
+    reason = perceptual.LPIPS().unavailable()
+    assert "sha256" in reason and "expected 7be5be79" in reason and "SEMCOM_ALLOW_UNVERIFIED_WEIGHTS" in reason
