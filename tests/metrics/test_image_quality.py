@@ -71,6 +71,32 @@ def skimage_ssim(ref: np.ndarray, rec: np.ndarray, **kw) -> float:
                                        data_range=255, **kw))
 
 
+def _halve(a: np.ndarray) -> np.ndarray:
+    """2 x 2 block mean; an odd last row/column is repeated (MATLAB's symmetric padding)."""
+    a = np.pad(a, ((0, a.shape[0] % 2), (0, a.shape[1] % 2)), mode="edge")
+    return (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]) / 4
+
+
+def reference_ms_ssim(ref: np.ndarray, rec: np.ndarray, weights: tuple[float, ...]) -> float:
+    """MS-SSIM of Wang et al. (2003) per channel, averaged over RGB, each scale by scikit-image.
+
+    The contrast-structure mean cs_j is scikit-image's SSIM with a huge K1: its luminance
+    term is then 1 to within 1e-12.
+    """
+    values = []
+    for c in range(ref.shape[2]):
+        x, y = ref[..., c].astype(np.float64), rec[..., c].astype(np.float64)
+        value = 1.0
+        for j, w in enumerate(weights):
+            if j < len(weights) - 1:
+                value *= max(skimage_ssim(x, y, K1=1e6), 0.0) ** w
+                x, y = _halve(x), _halve(y)
+            else:
+                value *= max(skimage_ssim(x, y), 0.0) ** w
+        values.append(value)
+    return float(np.mean(values))
+
+
 def photo_pairs() -> list[tuple[str, np.ndarray, np.ndarray]]:
     out = []
     for name in PHOTOS:
@@ -140,16 +166,31 @@ def test_ssim_needs_the_window_to_fit():
 # --------------------------------------------------------------------------------------------
 
 
-def test_ms_ssim_orders_noise_levels_and_is_one_for_identical():
-    ref = photo("astronaut", 64, 128)
-    clean, strong = scored(ref, noisy(ref, 5)), scored(ref, noisy(ref, 60))
-    a, b = MSSSIM().score([clean, strong])
-    assert 1.0 >= a["ms-ssim"] > b["ms-ssim"] > 0
-    same = MSSSIM().score([Scored(clean.sample, clean.sample.image.copy(), {})])[0]["ms-ssim"]
-    assert same == pytest.approx(1.0, abs=1e-6)
-    assert MSSSIM.scales_for(256) == (5, 11)
-    assert MSSSIM.scales_for(64)[0] >= 2
+@pytest.mark.parametrize("source", ["photos", "streets"])
+def test_ms_ssim_matches_the_definition_scale_by_scale(source):
+    pairs = photo_pairs() if source == "photos" else street_pairs()
+    got = MSSSIM().score([scored(ref, rec) for _, ref, rec in pairs])
+    for (label, ref, rec), g in zip(pairs, got):
+        weights = MSSSIM.weights_for(min(ref.shape[:2]))
+        assert g["ms-ssim"] == pytest.approx(reference_ms_ssim(ref, rec, weights), abs=TOL), label
 
+
+def test_ms_ssim_scales_and_weights():
+    assert MSSSIM.scales_for(64) == 3  # synthetic-streets 64 x 128
+    assert [MSSSIM.scales_for(s) for s in (22, 43, 44, 87, 88, 175, 176, 256)] == [2, 2, 3, 3, 4, 4, 5, 5]
+    with pytest.raises(ValueError, match="too small"):
+        MSSSIM.scales_for(21)
+    assert MSSSIM.weights_for(256) == MSSSIM.WEIGHTS  # all five as published
+    w3 = MSSSIM.weights_for(64)
+    assert len(w3) == 3 and sum(w3) == pytest.approx(1.0) and w3[0] / w3[1] == pytest.approx(0.0448 / 0.2856)
+
+
+def test_ms_ssim_is_one_for_identical_images_and_orders_distortions():
+    ref = photo("astronaut", 64, 128)
+    same, mild, strong = MSSSIM().score([scored(ref, ref.copy()), scored(ref, noisy(ref, 5)),
+                                         scored(ref, noisy(ref, 60))])
+    assert same["ms-ssim"] == pytest.approx(1.0, abs=1e-12)
+    assert 1.0 > mild["ms-ssim"] > strong["ms-ssim"] > 0
 
 
 # --------------------------------------------------------------------------------------------
