@@ -71,13 +71,19 @@ def gaussian_window(size: int = WINDOW, sigma: float = SIGMA) -> torch.Tensor:
 
 
 def _filter_valid(x: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) -> (N, C, H - 10, W - 10): the Gaussian window where it fits inside."""
-    n, c, h, w = x.shape
-    g = gaussian_window().to(x.device)
-    flat = x.reshape(n * c, 1, h, w)
-    flat = F.conv2d(flat, g.view(1, 1, 1, -1))
-    flat = F.conv2d(flat, g.view(1, 1, -1, 1))
-    return flat.reshape(n, c, h - WINDOW + 1, w - WINDOW + 1)
+    """(..., H, W) -> (..., H - 10, W - 10): the Gaussian window where it fits inside.
+
+    Separable, as weighted sums of shifted slices (on a CPU ~20x faster than float64 conv2d).
+    """
+    h, w = x.shape[-2:]
+    g = gaussian_window().tolist()
+    rows = x[..., :, 0 : w - WINDOW + 1] * g[0]
+    for k in range(1, WINDOW):
+        rows.add_(x[..., :, k : k + w - WINDOW + 1], alpha=g[k])
+    out = rows[..., 0 : h - WINDOW + 1, :] * g[0]
+    for k in range(1, WINDOW):
+        out.add_(rows[..., k : k + h - WINDOW + 1, :], alpha=g[k])
+    return out
 
 
 def ssim_maps(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
