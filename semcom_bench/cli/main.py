@@ -74,6 +74,8 @@ def run(
     address: Optional[str] = typer.Option(None, help="With --executor ray: the Ray cluster to join (auto: the one started here with 'ray start'). Default: start a local Ray instance."),
 ) -> None:
     """Run a matrix of methods x channels x SNR values, resuming from the cache."""
+    from rich.markup import escape
+
     from semcom_bench import api
     from semcom_bench.progress import rich_progress
 
@@ -94,6 +96,8 @@ def run(
     )
     try:
         summary = api.run(cfg, progress=rich_progress)
+    except UserError as exc:  # shown with markup: keep brackets such as semcom-bench[ray] as written
+        raise UserError(escape(str(exc))) from None
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: finished images are cached; run the same command again to resume.")
         raise typer.Exit(130)
