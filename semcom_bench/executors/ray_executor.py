@@ -512,8 +512,8 @@ def _generate_task(job: Job, ref: CellRef, part: tuple[int, int], keys: list[str
 class _Samples(Sequence):
     """The run's samples read by index from the worker's data set, each checked against the head's."""
 
-    def __init__(self, dataset: Any, keys: list[str], hashes: list[str], ref: CellRef):
-        self.dataset, self.keys, self.hashes, self.ref = dataset, keys, hashes, ref
+    def __init__(self, dataset: Any, keys: list[str], hashes: list[str]):
+        self.dataset, self.keys, self.hashes = dataset, keys, hashes
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -538,7 +538,7 @@ def _score_task(job: Job, ref: CellRef, metric_label: str, metric_key: str, samp
     spec, metric = w.component("metric", metric_label)
     if hash_obj(metric.identity()) != metric_key:
         raise _keys_differ(f"metric {metric_label}", ref)
-    samples = _Samples(w.dataset, list(sample_keys), list(hashes), ref)
+    samples = _Samples(w.dataset, list(sample_keys), list(hashes))
     tally = new_tally()
     rows = score_unit(ScoreUnit(cell, spec, metric, samples, list(sample_keys), list(keys), list(pngs)), w.cache,
                       batch_size, tally)
