@@ -123,6 +123,20 @@ def test_a_killed_worker_is_retried_and_the_results_are_identical(ray_instance, 
     assert len(frame.image_key.dropna().unique()) == 12
 
 
+def test_a_second_process_joins_the_cluster_with_address(ray_instance, tmp_path):
+    """The command on a head node: another process joins the running instance with --address and
+    its tasks run there (workers import semcom-bench and test-fake from where that process did)."""
+    address = ray_instance.get_runtime_context().gcs_address
+    code = "import tests.fake_dataset; from semcom_bench.cli.main import entry; entry()"
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-c", code, *_args(tmp_path, "joined", "full-image"), "--executor", "ray",
+                           "--address", address], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"on Ray ({address})" in " ".join(done.stderr.split())
+    _cli(_args(tmp_path, "local", "full-image"))
+    _same_results(tmp_path, "joined", "local")
+
+
 def test_a_worker_that_does_not_see_the_cache_says_so(tmp_path):
     """A worker checks the head's cache id (a cache folder not shared by every node)."""
     from semcom_bench.executors.ray_executor import Job, _prepare, cache_identity
