@@ -27,18 +27,23 @@ def set_threads(threads: int | None) -> None:
 def run(config: RunConfig, progress: ProgressFactory = _null_progress) -> dict[str, Any]:
     """Run ``config``'s matrix (resuming from the cache) and save results in ``config.out``.
 
-    Holds ``config.out``'s lock from start to end (:func:`semcom_bench.results.lock`): a second
-    run into the same folder is refused while this one lives. Returns the summary dict (rows,
-    counts, integrity, timings, skipped metrics, ``out``, ``run_dir``: the folder under
-    ``out/runs/`` holding this run's files).
+    The work runs where ``config.executor`` says (:mod:`semcom_bench.executors`): in this
+    process (``local``) or as Ray tasks (``ray``, on ``config.address`` or a local instance),
+    with identical results. Holds ``config.out``'s lock from start to end
+    (:func:`semcom_bench.results.lock`): a second run into the same folder is refused while
+    this one lives. Returns the summary dict (rows, counts, integrity, timings, skipped
+    metrics, ``out``, ``run_dir``: the folder under ``out/runs/`` holding this run's files).
     """
-    config.device = resolve_device(config.device)
-    set_threads(config.threads)
-    with results.lock(config.out):
-        summary = run_matrix(config, progress)
-        frame = results.to_frame(summary["rows"], config.dataset.label, config.grid, summary["limited"])
-        prov = results.provenance(config.to_dict(), summary)
-        summary["run_dir"] = results.save(config.out, frame, prov)
+    from semcom_bench.executors import make_executor
+
+    with make_executor(config) as executor:
+        config.device = executor.resolve_device(config.device)
+        set_threads(config.threads)
+        with results.lock(config.out):
+            summary = run_matrix(config, progress, executor)
+            frame = results.to_frame(summary["rows"], config.dataset.label, config.grid, summary["limited"])
+            prov = results.provenance(config.to_dict(), summary)
+            summary["run_dir"] = results.save(config.out, frame, prov)
     summary["out"] = config.out
     summary["frame"] = frame
     return summary

@@ -10,6 +10,7 @@ A TOML file holds a paper's whole matrix::
     limit = 8
     seeds = [0]
     out = "semcom-results"
+    executor = "ray"                       # or "local" (the default); address = "auto" joins a cluster
 
 Flags given on the command line override the file.
 """
@@ -32,6 +33,8 @@ DEFAULT_METHODS = "gesco,sdm,full-image"
 DEFAULT_CHANNELS = "awgn"
 DEFAULT_METRICS = "psnr,ssim,ms-ssim,bits,miou,miou-set,detection,depth,fid,kid,lpips,clip"
 DEFAULT_OUT = "semcom-results"
+#: where a run's work units execute: this process (local) or a Ray cluster (ray)
+EXECUTORS = ("local", "ray")
 
 
 def default_cache_dir() -> Path:
@@ -63,6 +66,8 @@ class RunConfig:
     device: str = "cpu"
     batch_size: int = 8
     threads: int | None = None
+    executor: str = "local"
+    address: str | None = None
 
     def __post_init__(self) -> None:
         if self.values is None or len(self.values) == 0:
@@ -70,8 +75,11 @@ class RunConfig:
         else:
             self.grid, self.values = resolve_grid(self.grid, self.values)
         for key in ("dataset", "methods", "channels", "metrics", "limit", "seeds", "out", "cache_dir", "device",
-                    "batch_size", "threads"):
+                    "batch_size", "threads", "executor", "address"):
             setattr(self, key, check_field(key, getattr(self, key), option(key)))
+        if self.address is not None and self.executor != "ray":
+            raise UserError(f"the address {self.address} (--address) names a Ray cluster, but the executor is "
+                            f"{self.executor}: add --executor ray (executor = \"ray\" in a config file), or drop the address")
 
     def check_outputs(self) -> None:
         """One-line UserErrors unless the results and cache folders can be written (check before any work)."""
@@ -94,6 +102,8 @@ class RunConfig:
             "device": self.device,
             "batch_size": self.batch_size,
             "threads": self.threads,
+            "executor": self.executor,
+            "address": self.address,
         }
 
 
@@ -113,7 +123,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 
 KNOWN_KEYS = {"dataset", "methods", "channels", "metrics", "grid", "values", "limit", "seeds", "seed", "out", "cache_dir",
-              "device", "batch_size", "threads"}
+              "device", "batch_size", "threads", "executor", "address"}
 
 #: the largest seed (seeds are stored as signed 64-bit integers)
 MAX_SEED = 2**63 - 1
@@ -230,6 +240,17 @@ def check_field(key: str, value: Any, name: str) -> Any:
         return _integer(value, name, 1, MAX_COUNT)
     if key == "threads":
         return None if value is None else _integer(value, name, 1, MAX_THREADS)
+    if key == "executor":
+        if not isinstance(value, str) or value.strip().lower() not in EXECUTORS:
+            raise UserError(f"{name} must be {' or '.join(EXECUTORS)}, got {value!r}")
+        return value.strip().lower()
+    if key == "address":
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip() or any(c.isspace() or not c.isprintable() for c in value.strip()):
+            raise UserError(f"{name} must be a Ray cluster address such as auto, HOST:6379 or ray://HOST:10001, "
+                            f"got {value!r}")
+        return value.strip()
     raise KeyError(key)
 
 

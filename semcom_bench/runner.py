@@ -31,7 +31,7 @@ from __future__ import annotations
 import resource
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -185,6 +185,7 @@ def generate(
     batch_size: int = 8,
     progress: ProgressFactory = _null_progress,
     tally: dict[str, int] | None = None,
+    executor: Any = None,
 ) -> dict[str, int]:
     """Fill the cache with every (cell, sample) reconstruction; returns counts.
 
@@ -194,10 +195,14 @@ def generate(
     are fixed slices of the cell's samples (:func:`_slices`); a batch with any image missing or
     corrupt (:meth:`Cache.check_image`) is regenerated whole, and only the images not validly
     cached are written. Corrupt entries are counted in ``tally["corrupt"]``.
+
+    Each batch to generate is one :class:`BatchUnit`, run by ``executor`` (default: this
+    process, :class:`semcom_bench.executors.LocalExecutor`) through :func:`generate_batch`.
     """
     tally = new_tally() if tally is None else tally
+    executor = _local_executor() if executor is None else executor
     counts = {"total": len(cells) * len(samples), "cached": 0, "generated": 0}
-    plan: list[tuple[Cell, list[Sample], list[str], list[str], range]] = []
+    units: list[BatchUnit] = []
     for cell in cells:
         keys = [cell.image_key(s) for s in samples]
         status = [cache.check_image(k, upgrade=True) for k in keys]
@@ -205,13 +210,29 @@ def generate(
         tally["corrupt"] += status.count(CORRUPT)
         for part in _slices(len(samples), batch_size):
             if any(status[i] != OK for i in part):
-                plan.append((cell, [samples[i] for i in part], [keys[i] for i in part], [status[i] for i in part], part))
+                units.append(BatchUnit(cell, part, [samples[i] for i in part], [keys[i] for i in part],
+                                       [status[i] for i in part]))
     with progress("generating", counts["total"] - counts["cached"]) as bar:
-        for cell, batch, keys, status, part in plan:
-            written = _generate_batch(cell, batch, keys, status, part, cache, tally)
-            counts["generated"] += written
-            bar.advance(written)
+        counts["generated"] = executor.generate(units, cache, tally, bar.advance)
     return counts
+
+
+@dataclass
+class BatchUnit:
+    """One unit of generation: a fixed batch (``part``, a :func:`_slices` slice) of one cell's samples,
+    with their image keys and cache status (images already validly cached are kept as they are)."""
+
+    cell: Cell
+    part: range
+    samples: list[Sample]
+    keys: list[str]
+    status: list[str]
+
+
+def _local_executor() -> Any:
+    from semcom_bench.executors import LocalExecutor
+
+    return LocalExecutor()
 
 
 def transmit(cell: Cell, batch: list[Sample]) -> tuple[list[Payload], list[Delivery]]:
@@ -222,9 +243,12 @@ def transmit(cell: Cell, batch: list[Sample]) -> tuple[list[Payload], list[Deliv
     return payloads, deliveries
 
 
-def _generate_batch(cell: Cell, batch: list[Sample], keys: list[str], status: list[str], part: range, cache: Cache,
-                    tally: dict[str, int]) -> int:
-    """Generate one fixed batch; write the images not validly cached; returns how many were written."""
+def generate_batch(unit: BatchUnit, cache: Cache, tally: dict[str, int]) -> int:
+    """Generate one fixed batch; write the images not validly cached; returns how many were written.
+
+    The whole of a generation unit, wherever it runs: every executor calls this.
+    """
+    cell, batch, keys, status, part = unit.cell, unit.samples, unit.keys, unit.status, unit.part
     on_gpu = cell.method.device.startswith("cuda")
     if on_gpu:
         torch.cuda.reset_peak_memory_stats()
@@ -289,6 +313,7 @@ def score(
     batch_size: int = 8,
     progress: ProgressFactory = _null_progress,
     tally: dict[str, int] | None = None,
+    executor: Any = None,
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Score every cached reconstruction; returns (tidy rows, skipped metric -> reason).
 
@@ -296,9 +321,12 @@ def score(
     PNG bytes now cached (:meth:`Cache.load_values`); corrupt ones are counted in
     ``tally["corrupt_values"]``. Per-image metrics score fixed slices of the cell's samples, like
     generation, so a resumed run scores every image in the batch it would have had.
+
+    Each (cell, metric) is one :class:`ScoreUnit`, run by ``executor`` (default: this process)
+    through :func:`score_unit`; the rows come back in cell, then metric order.
     """
     tally = new_tally() if tally is None else tally
-    rows: list[dict[str, Any]] = []
+    executor = _local_executor() if executor is None else executor
     skipped: dict[str, str] = {}
     active = []
     for spec, m in metrics:
@@ -306,42 +334,71 @@ def score(
         if reason:
             skipped[spec.label] = reason
         else:
-            active.append((spec.label, m))
-    with progress("scoring", len(cells) * len(active)) as bar:
-        for cell in cells:
-            keys = [cell.image_key(s) for s in samples]
-            pngs = [_cached_png_hash(cache, k) for k in keys] if active else []
-            base = _cell_columns(cell)
-            for label, metric in active:
-                ident = metric.identity()
-                if metric.level == "set":
-                    vkey = hash_obj({**ident, "images": sorted(keys)})
-                    images = images_sha256([h for _, h in sorted(zip(keys, pngs))])
-                    values = _load_values(cache, vkey, images, tally)
-                    if values is None:
-                        items = [_scored(cache, s, k) for s, k in zip(samples, keys)]
-                        values = metric.score_set(items)
-                        cache.put_values(vkey, values, images)
-                    for out, v in _ordered(metric, values):
-                        rows.append({**base, "sample": None, "image_key": None, "metric": label, "output": out,
-                                     "value": v, "lower_better": metric.outputs[out], "level": "set"})
-                else:
-                    vkeys = [hash_obj({**ident, "image": k}) for k in keys]
-                    got = [_load_values(cache, vk, h, tally) for vk, h in zip(vkeys, pngs)]
-                    for part in _slices(len(samples), batch_size):
-                        if all(got[i] is not None for i in part):
-                            continue
-                        items = [_scored(cache, samples[i], keys[i]) for i in part]
-                        for i, values in zip(part, metric.score(items)):
-                            if got[i] is None:
-                                cache.put_values(vkeys[i], values, pngs[i])
-                                got[i] = values
-                    for s, k, values in zip(samples, keys, got):
-                        for out, v in _ordered(metric, values):
-                            rows.append({**base, "sample": s.key, "image_key": k, "metric": label, "output": out,
-                                         "value": v, "lower_better": metric.outputs[out], "level": "image"})
-                bar.advance(1)
-    return rows, skipped
+            active.append((spec, m))
+    units: list[ScoreUnit] = []
+    for cell in cells:
+        keys = [cell.image_key(s) for s in samples]
+        pngs = [_cached_png_hash(cache, k) for k in keys] if active else []
+        for spec, metric in active:
+            units.append(ScoreUnit(cell, spec, metric, samples, [s.key for s in samples], keys, pngs))
+    with progress("scoring", len(units)) as bar:
+        parts = executor.score(units, cache, batch_size, tally, bar.advance)
+    return [row for rows in parts for row in rows], skipped
+
+
+@dataclass
+class ScoreUnit:
+    """One unit of scoring: one metric over every image of one cell.
+
+    ``samples`` is any sequence of the cell's samples (read by index); ``sample_keys``, ``keys``
+    and ``pngs`` are their keys, their images' cache keys and those images' PNG hashes.
+    """
+
+    cell: Cell
+    spec: Spec
+    metric: Metric
+    samples: Sequence[Sample]
+    sample_keys: list[str]
+    keys: list[str]
+    pngs: list[str]
+
+
+def score_unit(unit: ScoreUnit, cache: Cache, batch_size: int, tally: dict[str, int]) -> list[dict[str, Any]]:
+    """The rows of one metric over one cell's images, from cached values or computed and cached.
+
+    The whole of a scoring unit, wherever it runs: every executor calls this.
+    """
+    metric, label, samples, keys, pngs = unit.metric, unit.spec.label, unit.samples, unit.keys, unit.pngs
+    base = _cell_columns(unit.cell)
+    rows: list[dict[str, Any]] = []
+    ident = metric.identity()
+    if metric.level == "set":
+        vkey = hash_obj({**ident, "images": sorted(keys)})
+        images = images_sha256([h for _, h in sorted(zip(keys, pngs))])
+        values = _load_values(cache, vkey, images, tally)
+        if values is None:
+            items = [_scored(cache, samples[i], k) for i, k in enumerate(keys)]
+            values = metric.score_set(items)
+            cache.put_values(vkey, values, images)
+        for out, v in _ordered(metric, values):
+            rows.append({**base, "sample": None, "image_key": None, "metric": label, "output": out,
+                         "value": v, "lower_better": metric.outputs[out], "level": "set"})
+        return rows
+    vkeys = [hash_obj({**ident, "image": k}) for k in keys]
+    got = [_load_values(cache, vk, h, tally) for vk, h in zip(vkeys, pngs)]
+    for part in _slices(len(keys), batch_size):
+        if all(got[i] is not None for i in part):
+            continue
+        items = [_scored(cache, samples[i], keys[i]) for i in part]
+        for i, values in zip(part, metric.score(items)):
+            if got[i] is None:
+                cache.put_values(vkeys[i], values, pngs[i])
+                got[i] = values
+    for sample_key, k, values in zip(unit.sample_keys, keys, got):
+        for out, v in _ordered(metric, values):
+            rows.append({**base, "sample": sample_key, "image_key": k, "metric": label, "output": out,
+                         "value": v, "lower_better": metric.outputs[out], "level": "image"})
+    return rows
 
 
 def _load_values(cache: Cache, key: str, images: str, tally: dict[str, int]) -> dict[str, float] | None:
@@ -369,9 +426,11 @@ def _cell_columns(cell: Cell) -> dict[str, Any]:
     }
 
 
-def run_matrix(config: RunConfig, progress: ProgressFactory = _null_progress) -> dict[str, Any]:
+def run_matrix(config: RunConfig, progress: ProgressFactory = _null_progress, executor: Any = None) -> dict[str, Any]:
     """Run the whole matrix of ``config``; returns rows, skipped metrics, counts, timings and
-    ``integrity`` (what was found wrong in the cache and repaired, :func:`new_tally`)."""
+    ``integrity`` (what was found wrong in the cache and repaired, :func:`new_tally`).
+
+    ``executor`` runs the work units (:mod:`semcom_bench.executors`; default: this process)."""
     cache = Cache(config.cache_dir, writable=True)
     tally = new_tally(cache)
     dataset, methods, channels, metrics = build_components(config)
@@ -380,9 +439,9 @@ def run_matrix(config: RunConfig, progress: ProgressFactory = _null_progress) ->
         raise UserError(f"data set {config.dataset.label} has no samples")
     cells = expand_cells(config, methods, channels)
     t0 = time.perf_counter()
-    counts = generate(cells, samples, cache, config.batch_size, progress, tally)
+    counts = generate(cells, samples, cache, config.batch_size, progress, tally, executor)
     t1 = time.perf_counter()
-    rows, skipped = score(cells, samples, metrics, cache, config.batch_size, progress, tally)
+    rows, skipped = score(cells, samples, metrics, cache, config.batch_size, progress, tally, executor)
     t2 = time.perf_counter()
     return {
         "rows": rows,
@@ -396,4 +455,5 @@ def run_matrix(config: RunConfig, progress: ProgressFactory = _null_progress) ->
     }
 
 
-__all__ = ["Cell", "run_matrix", "generate", "score", "expand_cells", "build_components", "stream", "transmit"]
+__all__ = ["Cell", "run_matrix", "generate", "score", "expand_cells", "build_components", "stream", "transmit",
+           "BatchUnit", "ScoreUnit", "generate_batch", "score_unit"]

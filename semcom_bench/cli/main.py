@@ -53,6 +53,7 @@ def _root(
     semcom-bench run --values 0:20:2 --metrics psnr,ssim
     semcom-bench run --metrics "miou(evaluator=embedded),psnr" --limit 8
     semcom-bench run --config paper.toml --out results/paper
+    semcom-bench run --config paper.toml --executor ray --address auto --device cuda --threads 4
 """)
 def run(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file with the whole matrix; flags override it."),
@@ -66,11 +67,15 @@ def run(
     seed: Optional[str] = typer.Option(None, help="Seed or comma-separated seeds. Default: 0."),
     out: Optional[Path] = typer.Option(None, help=f"Results folder. Default: {DEFAULT_OUT}."),
     cache_dir: Optional[Path] = typer.Option(None, help="Cache folder. Default: $SEMCOM_CACHE or ~/.cache/semcom-bench."),
-    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N or auto. Default: cpu."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N or auto (with --executor ray, each task gets one GPU of its node). Default: cpu."),
     batch_size: Optional[int] = typer.Option(None, help="Images per batch. Default: 8."),
-    threads: Optional[int] = typer.Option(None, help="Torch CPU threads. Default: all cores."),
+    threads: Optional[int] = typer.Option(None, help="Torch CPU threads (with --executor ray: of every task, and the CPUs each task asks for). Default: all cores."),
+    executor: Optional[str] = typer.Option(None, help="Where the work runs: local (this process) or ray (Ray tasks, with identical results; needs pip install 'semcom-bench[ray]'). Default: local."),
+    address: Optional[str] = typer.Option(None, help="With --executor ray: the Ray cluster to join (auto: the one started here with 'ray start'). Default: start a local Ray instance."),
 ) -> None:
     """Run a matrix of methods x channels x SNR values, resuming from the cache."""
+    from rich.markup import escape
+
     from semcom_bench import api
     from semcom_bench.progress import rich_progress
 
@@ -78,6 +83,7 @@ def run(
     cfg = api.build_config(
         file, grid=grid, values=values, methods=methods, channels=channels, metrics=metrics, dataset=dataset,
         limit=limit, seeds=seed, out=out, cache_dir=cache_dir, device=device, batch_size=batch_size, threads=threads,
+        executor=executor, address=address,
     )
     cfg.check_outputs()  # an unwritable folder fails now, not after the run
     writing_to(cfg.out, cfg.cache_dir)
@@ -86,9 +92,12 @@ def run(
         f"[bold]semcom-bench run[/]: {cfg.dataset.label} x {len(cfg.methods)} method(s) x {len(cfg.channels)} channel(s) "
         f"x {len(cfg.values)} SNR value(s) x {len(cfg.seeds)} seed(s) = {n_cells} cells"
         + (f", limited to {cfg.limit} samples" if cfg.limit else "")
+        + (f", on Ray ({cfg.address or 'a local instance'})" if cfg.executor == "ray" else "")
     )
     try:
         summary = api.run(cfg, progress=rich_progress)
+    except UserError as exc:  # shown with markup: keep brackets such as semcom-bench[ray] as written
+        raise UserError(escape(str(exc))) from None
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: finished images are cached; run the same command again to resume.")
         raise typer.Exit(130)
