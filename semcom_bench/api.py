@@ -34,8 +34,13 @@ def run(config: RunConfig, progress: ProgressFactory = _null_progress) -> dict[s
     this one lives. Returns the summary dict (rows, counts, integrity, timings, skipped
     metrics, ``out``, ``run_dir``: the folder under ``out/runs/`` holding this run's files).
     """
-    from semcom_bench.executors import make_executor
+    import dataclasses
 
+    from semcom_bench.executors import make_executor
+    from semcom_bench.runner import build_components
+
+    # every component spec is checked before a cluster starts or the output folder is touched
+    build_components(dataclasses.replace(config, device="cpu"))
     with make_executor(config) as executor:
         config.device = executor.resolve_device(config.device)
         set_threads(config.threads)

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from semcom_bench.errors import UserError
 
@@ -23,7 +24,8 @@ def say(text: str) -> None:
 
 
 def print_error(message: str) -> None:
-    err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+    """``error: message`` on stderr; the message is printed as is (``[evaluators]`` stays)."""
+    err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, markup=True)
 
 
 def examples(epilog: str) -> str:

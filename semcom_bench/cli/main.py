@@ -96,14 +96,12 @@ def run(
     )
     try:
         summary = api.run(cfg, progress=rich_progress)
-    except UserError as exc:  # shown with markup: keep brackets such as semcom-bench[ray] as written
-        raise UserError(escape(str(exc))) from None
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: finished images are cached; run the same command again to resume.")
         raise typer.Exit(130)
     counts, timings = summary["counts"], summary["timings"]
     for name, reason in summary["skipped"].items():
-        err_console.print(f"[yellow]skipped metric {name}[/]: {reason}")
+        err_console.print(f"[yellow]skipped metric {escape(name)}[/]: {escape(reason)}")
     out_console.print(
         f"{counts['generated']} image(s) generated, {counts['cached']} from cache "
         f"({timings['generate_s']:.1f} s generating, {timings['score_s']:.1f} s scoring)."
