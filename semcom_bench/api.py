@@ -35,17 +35,19 @@ def run(config: RunConfig, progress: ProgressFactory = _null_progress) -> dict[s
     metrics, ``out``, ``run_dir``: the folder under ``out/runs/`` holding this run's files).
     """
     import dataclasses
+    import datetime
 
     from semcom_bench.executors import make_executor
     from semcom_bench.runner import build_components
 
     # every component spec is checked before a cluster starts or the output folder is touched
     build_components(dataclasses.replace(config, device="cpu"))
+    started = {"git": results.git_hash(), "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     with make_executor(config) as executor:
         config.device = executor.resolve_device(config.device)
         set_threads(config.threads)
         with results.lock(config.out):
-            summary = run_matrix(config, progress, executor)
+            summary = {**run_matrix(config, progress, executor), **started}
             frame = results.to_frame(summary["rows"], config.dataset.label, config.grid, summary["limited"])
             prov = results.provenance(config.to_dict(), summary)
             summary["run_dir"] = results.save(config.out, frame, prov)

@@ -271,6 +271,8 @@ def _refuse(path: Path, out: Path) -> NoReturn:
 
 
 def provenance(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    """The run's provenance; ``git`` and ``started`` are taken from ``summary`` when the run
+    recorded them at its start (the code that ran, not the tree at save time)."""
     return {
         "config": config,
         "dataset": summary["dataset"],
@@ -280,7 +282,8 @@ def provenance(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any
         "timings": summary["timings"],
         "skipped_metrics": summary["skipped"],
         "versions": versions(),
-        "git": git_hash(),
+        "git": summary.get("git", git_hash()),
+        "started": summary.get("started"),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
