@@ -16,7 +16,7 @@ from PIL import Image
 from semcom_bench.cache import Cache
 from semcom_bench.data.base import Sample
 from semcom_bench.report import latex_document, plot_curves, plot_samples, render, summarise
-from semcom_bench.report.plots import grid_layout
+from semcom_bench.report.plots import frontier_table, grid_layout, plot_frontier
 from semcom_bench.results import COLUMNS
 
 GRID = [100.0, 30.0, 20.0, 15.0, 10.0, 5.0, 1.0]
@@ -264,9 +264,11 @@ BW_METHODS = {
     "full-image": lambda i, s: (BW_N // 2, 8 * BW_N + 80),
     "adaptive": lambda i, s: (int(0.05 * BW_N) * (2 if s > 5 else 1), 1000 * (2 if s > 5 else 1)),
 }
+#: method -> mean mIoU at 0 and 10 dB (the two samples sit 0.01 either side)
+BW_MIOU = {"gesco": (0.40, 0.42), "full-image": (0.03, 0.35), "adaptive": (0.05, 0.30)}
 
 
-def bandwidth_frame(with_bits_metric: bool) -> pd.DataFrame:
+def bandwidth_frame(with_bits_metric: bool, prefix: str = "s/") -> pd.DataFrame:
     """3 methods x awgn x 2 SNRs x 2 samples: miou, and the bits metric's three outputs if asked."""
     rows = []
     for method, cost in BW_METHODS.items():
@@ -274,9 +276,9 @@ def bandwidth_frame(with_bits_metric: bool) -> pd.DataFrame:
             for i in range(2):
                 uses, bits = cost(i, snr)
                 img = {"dataset": "d", "method": method, "channel": "awgn", "grid": "snr", "snr_db": snr,
-                       "snr_definition": DEFINITION, "seed": 0, "sample": f"s/{i}", "level": "image",
-                       "image_key": _image_key(method, "awgn", snr, 0, f"s/{i}"), "limited": False}
-                outs = [("miou", "miou", 0.1 * i + snr / 100, False)]
+                       "snr_definition": DEFINITION, "seed": 0, "sample": f"{prefix}{i}", "level": "image",
+                       "image_key": _image_key(method, "awgn", snr, 0, f"{prefix}{i}"), "limited": False}
+                outs = [("miou", "miou", BW_MIOU[method][BW_SNRS.index(snr)] + (0.01 if i else -0.01), False)]
                 if with_bits_metric:
                     outs += [("bits", "bits", bits, True), ("bits", "channel_uses", uses, True),
                              ("bits", "bandwidth_ratio", uses / BW_N, True)]
@@ -286,14 +288,14 @@ def bandwidth_frame(with_bits_metric: bool) -> pd.DataFrame:
     return pd.DataFrame(rows)[COLUMNS]
 
 
-def bandwidth_cache(root) -> Cache:
+def bandwidth_cache(root, prefix: str = "s/") -> Cache:
     """The image records the runner writes: bits and channel uses beside each reconstruction."""
     cache = Cache(root)
     for method, cost in BW_METHODS.items():
         for snr in BW_SNRS:
             for i in range(2):
                 uses, bits = cost(i, snr)
-                cache.put_image(_image_key(method, "awgn", snr, 0, f"s/{i}"), np.zeros(BW_SHAPE, np.uint8),
+                cache.put_image(_image_key(method, "awgn", snr, 0, f"{prefix}{i}"), np.zeros(BW_SHAPE, np.uint8),
                                 {"bits": bits, "channel_uses": uses, "source_bits": bits - 80, "side_bits": 80})
     return cache
 
@@ -376,6 +378,78 @@ def test_bandwidth_latex_compiles_when_available(tmp_path):
 
 # ----------------------------------------------------------------------------------------
 # plots
+
+
+def test_frontier_points_and_pareto(tmp_path):
+    frame = bandwidth_frame(with_bits_metric=True)
+    prov = {"config": {"grid": "snr", "methods": list(BW_METHODS), "values": BW_SNRS}}
+    table = frontier_table(frame, prov)
+    assert table.attrs["output"] == "miou" and table.attrs["x"] == "bits"
+    got = {(r.method, r.snr_db): (r.x, round(r.y, 6), r.pareto) for r in table.itertuples()}
+    assert got == {
+        ("gesco", 0.0): (110_000, 0.40, True), ("gesco", 10.0): (110_000, 0.42, True),
+        # at 0 dB full-image costs more than adaptive and keeps less meaning: dominated
+        ("full-image", 0.0): (12_368, 0.03, False), ("full-image", 10.0): (12_368, 0.35, True),
+        ("adaptive", 0.0): (1_000, 0.05, True), ("adaptive", 10.0): (2_000, 0.30, True),
+    }
+    assert list(table["method"]) == ["gesco", "gesco", "full-image", "full-image", "adaptive", "adaptive"]
+    uses = frontier_table(frame, prov, x="channel_uses")
+    assert list(uses["x"]) == [3456, 3456, 768, 768, 76, 152]
+
+    paths = plot_frontier(frame, prov, tmp_path / "plots")
+    assert [p.name for p in paths] == [f"frontier_{x}_miou.{ext}" for x in ("bits", "channel_uses")
+                                       for ext in ("png", "pdf", "csv")]
+    assert all(p.stat().st_size > 0 for p in paths)
+    with Image.open(paths[0]) as im:
+        assert im.width > 300 and im.height > 200
+    written = pd.read_csv(paths[2])
+    pd.testing.assert_frame_equal(written, table, check_dtype=False)
+
+    # a run without the bits metric: the same points from the image records in its cache
+    bandwidth_cache(tmp_path / "cache")
+    bare = bandwidth_frame(with_bits_metric=False)
+    from_records = frontier_table(bare, {**prov, "config": {**prov["config"], "cache_dir": str(tmp_path / "cache")}})
+    pd.testing.assert_frame_equal(from_records, table)
+
+
+def test_plot_command_draws_the_frontier(tmp_path):
+    """``semcom-bench plot`` on a run without the bits metric: the frontier from the image records."""
+    from typer.testing import CliRunner
+
+    import tests.fake_dataset  # noqa: F401  (registers test-fake, whose samples t/0, t/1 are 16 x 32)
+    from semcom_bench import results
+    from semcom_bench.cli.main import app
+
+    bandwidth_cache(tmp_path / "cache", prefix="t/")
+    prov = {"config": {"dataset": "test-fake", "grid": "snr", "methods": list(BW_METHODS), "channels": ["awgn"],
+                       "values": BW_SNRS, "seeds": [0], "cache_dir": str(tmp_path / "cache")}, "num_samples": 2}
+    results.save(tmp_path / "run", bandwidth_frame(with_bits_metric=False, prefix="t/"), prov)
+    res = CliRunner().invoke(app, ["plot", "--out", str(tmp_path / "run"), "--samples", "2"])
+    assert res.exit_code == 0, res.output
+    folder = tmp_path / "run" / "plots"
+    for name in ("frontier_bits_miou.png", "frontier_bits_miou.pdf", "frontier_channel_uses_miou.png"):
+        assert str(folder / name) in res.output.replace("\n", "") and (folder / name).stat().st_size > 0
+    points = pd.read_csv(folder / "frontier_bits_miou.csv")
+    assert sorted(points["x"].unique()) == [1_000, 2_000, 12_368, 110_000]
+    # without a semantic metric the command says why there is no frontier before it goes on
+    results.save(tmp_path / "psnr", fake_frame(), fake_provenance())
+    res = CliRunner().invoke(app, ["plot", "--out", str(tmp_path / "psnr"), "--samples", "1"])
+    assert "no bits-against-meaning plot" in res.output
+
+
+def test_frontier_picks_a_semantic_output_and_skips_without_one(frame, tmp_path):
+    # the psnr fake run has no semantic metric: nothing to draw
+    assert frontier_table(frame, fake_provenance()).empty
+    assert plot_frontier(frame, fake_provenance(), tmp_path / "none") == []
+    # any output can be asked for; unknown ones are a one-line error
+    assert frontier_table(frame, fake_provenance(), output="ssim").attrs["output"] == "ssim"
+    from semcom_bench.errors import UserError
+
+    with pytest.raises(UserError, match="no results for 'miou'"):
+        frontier_table(frame, fake_provenance(), output="miou")
+    with pytest.raises(UserError, match="unknown frontier axis"):
+        frontier_table(frame, fake_provenance(), x="pixels")
+
 
 
 def test_plot_curves_writes_png_and_pdf(frame, tmp_path):
