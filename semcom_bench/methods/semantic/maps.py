@@ -59,7 +59,7 @@ from semcom_bench.semantics.codec import DEFAULT_CODEC
 
 Power = Annotated[Literal["average", "peak"],
                   Doc("sender power normalisation: average (unit average symbol power, the project's Es/N0) or "
-                      "peak (peak map value 1, the first paper's PSNR)")]
+                      "peak (peak map value 1, the first paper's PSNR); analog transport only (QAM is unit power)")]
 Codec = Annotated[str, Doc("map codec of the bit count: labels-webp, labels-png, g4, png or jpeg-<quality>")]
 Fds = Annotated[bool, Doc("denoise the received maps with FDS (first paper, eq. 2)")]
 Hard = Annotated[bool, Doc("re-binarise the received (filtered) maps: arg-max over the sent class maps, "
