@@ -371,7 +371,15 @@ def _draw_frontier_panel(ax: Any, part: pd.DataFrame, methods: list[str], styles
         for r in rows.itertuples(index=False):
             ax.annotate(T.format_snr(r.snr_db), (r.x, r.y), textcoords="offset points", xytext=(7, 0),
                         fontsize=6, color=st["color"], va="center")
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10))
+    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+    plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="both", labelsize=8)
     ax.grid(True, which="both", alpha=0.25)
 
 
@@ -417,7 +425,7 @@ def plot_frontier(frame: pd.DataFrame, provenance: dict[str, Any] | None, out_di
             in_ds = table[table["dataset"] == dataset]
             channels = list(dict.fromkeys(in_ds["channel"]))
             snrs = list(dict.fromkeys(sorted(in_ds["snr_db"])))
-            fig = Figure(figsize=(0.8 + 4.6 * len(channels), 4.0), layout="constrained")
+            fig = Figure(figsize=(max(6.4, 0.8 + 4.6 * len(channels)), 4.4), layout="constrained")
             panels = fig.subplots(1, len(channels), sharey=True, squeeze=False)[0]
             ds_methods = [m for m in methods if m in set(in_ds["method"])]
             for ax, channel in zip(panels, channels):
@@ -425,15 +433,16 @@ def plot_frontier(frame: pd.DataFrame, provenance: dict[str, Any] | None, out_di
                 ax.set_title(str(channel), fontsize=10)
                 ax.set_xlabel(FRONTIER_X[x] + " (log)")
             panels[0].set_ylabel(ylabel)
-            fig.suptitle(f"{ylabel} against {FRONTIER_X[x]}" + (f" — {dataset}" if dataset else "")
-                         + _limited_note(provenance), fontsize=11)
+            subtitle = (dataset or "") + _limited_note(provenance)
+            fig.suptitle(f"{ylabel} against {FRONTIER_X[x]}" + (f"\n{subtitle.strip()}" if subtitle.strip() else ""),
+                         fontsize=10)
             handles, labels = panels[0].get_legend_handles_labels()
             from matplotlib.lines import Line2D
 
             handles.append(Line2D([], [], color="0.5", linestyle="--", marker="o", markerfacecolor="none",
                                   markeredgecolor="black", markersize=8))
-            labels.append("Pareto frontier at each SNR (labels: SNR in dB)")
-            fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3), fontsize=8,
+            labels.append("Pareto frontier per SNR (point labels: SNR in dB)")
+            fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 2), fontsize=8,
                        frameon=False)
             stem = "frontier_" + (f"{_slug(dataset)}_" if len(datasets) > 1 else "") + f"{_slug(x)}_{_slug(out)}"
             for suffix, kwargs in ((".png", {"dpi": CURVE_DPI}), (".pdf", {})):
