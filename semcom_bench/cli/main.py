@@ -172,6 +172,7 @@ def report(
 
     semcom-bench plot
     semcom-bench plot --metrics psnr,ssim --snrs 20,10,1 --samples 3
+    semcom-bench plot --frontier-metric miou-set
 """)
 def plot(
     out: Path = typer.Option(DEFAULT_OUT, help="Results folder written by 'run'."),
@@ -179,12 +180,15 @@ def plot(
     snrs: Optional[str] = typer.Option(None, help="SNR values (dB) for the sample grid. Default: three spread over the grid."),
     samples: int = typer.Option(4, help="Number of samples in the sample grid."),
     plots_dir: Optional[Path] = typer.Option(None, help="Where to write the figures. Default: <out>/plots."),
+    frontier_metric: Optional[str] = typer.Option(
+        None, help="The meaning drawn against bits per image (and channel uses per image), a point per method and SNR "
+                   "with the Pareto frontier at each SNR. Default: mIoU, else the first semantic metric present."),
 ) -> None:
-    """Draw metric-vs-SNR curves (a panel per channel) and a sample grid, as PNG and PDF."""
+    """Draw metric-vs-SNR curves (a panel per channel), bits against meaning and a sample grid, as PNG and PDF."""
     from semcom_bench import registry, results
     from semcom_bench.cache import Cache
     from semcom_bench.grids import parse_values
-    from semcom_bench.report.plots import plot_curves, plot_samples
+    from semcom_bench.report.plots import plot_curves, plot_frontier, plot_samples
     from semcom_bench.runner import select_samples
     from semcom_bench.specs import parse_spec
 
@@ -193,6 +197,11 @@ def plot(
     metric_list = [m.strip() for m in metrics.split(",")] if metrics else None
     paths = plot_curves(frame, prov, target, metric_list)
     cfg = prov.get("config", {})
+    frontier = plot_frontier(frame, prov, target, output=frontier_metric)
+    if not frontier:
+        err_console.print("no bits-against-meaning plot: the results hold no semantic metric (miou, detection, depth) "
+                          "or no bits per image (score the bits metric)", highlight=False)
+    paths += frontier
     ds = parse_spec(cfg.get("dataset", {"name": "synthetic-streets"}))
     dataset = registry.datasets.create(ds.name, **ds.params)
     chosen = select_samples(dataset, min(samples, prov.get("num_samples", samples)))

@@ -13,6 +13,19 @@ Curves (:func:`plot_curves`)
     dashed. Infinite means (PSNR of a perfect reconstruction) are marked with ``∞`` at the
     top edge of the panel instead of a point.
 
+Bits against meaning (:func:`plot_frontier`)
+    x is the cost of an image on the channel, bits per image or complex channel uses per
+    image (:func:`semcom_bench.report.tables.bandwidth_by_snr`: the ``bits`` metric, else the
+    image records), on a log axis; y is mIoU, or the first semantic output present
+    (:data:`SEMANTIC_OUTPUTS`). One point per method and SNR, the points of one method
+    joined in SNR order (a method whose cost does not depend on the SNR is a vertical
+    segment: its meaning from the lowest to the highest SNR at one cost), each labelled with
+    its SNR. The SNR is the channel's condition, not a choice of the sender, so the Pareto
+    frontier is taken per SNR: at each SNR, the points that no other method beats on both
+    axes (fewer or equal bits and at least the same meaning, one strictly) are ringed in
+    black and joined by a grey staircase (darker for higher SNR). The points come out as
+    ``frontier_<x>_<output>.csv`` beside the figures (:func:`frontier_table`).
+
 Sample grids (:func:`plot_samples`)
     rows = samples; columns = original | colourised label map | each method at each chosen
     SNR. Images are placed pixel for pixel (no resampling), enlarged by an integer factor
@@ -223,6 +236,222 @@ def plot_curves(frame: pd.DataFrame, provenance: dict[str, Any] | None, out_dir:
                 path = out_dir / f"{stem}{suffix}"
                 fig.savefig(path, **kwargs)
                 written.append(path)
+    return written
+
+
+# ----------------------------------------------------------------------------------------
+# bits against meaning
+
+#: outputs that measure meaning, in the order the frontier plot prefers them
+SEMANTIC_OUTPUTS = ("miou", "miou-set", "map", "map50", "delta1", "absrel", "rmse")
+#: x axes of the frontier plot: bandwidth column -> axis label
+FRONTIER_X = {"bits": "bits per image", "channel_uses": "complex channel uses per image"}
+#: columns of :func:`frontier_table`
+FRONTIER_COLUMNS = ["dataset", "channel", "method", "snr_db", "x", "y", "y_std", "n", "pareto"]
+
+
+def frontier_output(summary: pd.DataFrame, output: str | None = None) -> tuple[str, str] | None:
+    """(metric, output) drawn on the frontier's y axis, or None when the results hold none.
+
+    ``output`` (a metric or output name) if given, else mIoU, else the first of
+    :data:`SEMANTIC_OUTPUTS` present.
+    """
+    pairs = list(dict.fromkeys(zip(summary["metric"].astype(str), summary["output"].astype(str))))
+    if output is not None:
+        for metric, out in pairs:
+            if output in (metric, out) and not T.is_bits_metric(metric):
+                return metric, out
+        have = ", ".join(dict.fromkeys(o for _, o in pairs)) or "none"
+        raise UserError(f"no results for {output!r} to draw against bits; the results hold: {have}")
+    for wanted in SEMANTIC_OUTPUTS:
+        for metric, out in pairs:
+            if out == wanted:
+                return metric, out
+    return None
+
+
+def pareto_mask(x: Sequence[float], y: Sequence[float], lower_better: bool = False) -> list[bool]:
+    """Which points no other point dominates (x no larger and y no worse, one strictly).
+
+    x is a cost (smaller is better); y is better higher, or lower with ``lower_better``.
+    Points with a non-finite coordinate are never on the frontier and dominate nothing.
+    """
+    xs = np.asarray(x, dtype=float)
+    ys = np.asarray(y, dtype=float) * (-1.0 if lower_better else 1.0)
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    out = []
+    for i in range(len(xs)):
+        if not ok[i]:
+            out.append(False)
+            continue
+        better = ok & (xs <= xs[i]) & (ys >= ys[i]) & ((xs < xs[i]) | (ys > ys[i]))
+        out.append(not bool(better.any()))
+    return out
+
+
+def frontier_table(frame: pd.DataFrame, provenance: dict[str, Any] | None = None, x: str = "bits",
+                   output: str | None = None, cache: Any = None) -> pd.DataFrame:
+    """The points of the bits-against-meaning plot, one per data set x channel x method x SNR.
+
+    Args:
+        frame: the tidy results table (or a summary holding the ``bits`` metric).
+        provenance: the run's provenance (orders; its ``cache_dir`` for image records).
+        x: ``"bits"`` (bits per image) or ``"channel_uses"`` (complex channel uses per image).
+        output: the meaning on the y axis (metric or output name); default mIoU or the first
+            semantic output present (:func:`frontier_output`).
+        cache: a :class:`~semcom_bench.cache.Cache` or folder for the image records.
+
+    Returns:
+        :data:`FRONTIER_COLUMNS`: ``x`` the mean cost per image, ``y``/``y_std``/``n`` the
+        metric's summary, ``pareto`` whether the point is on its SNR's Pareto frontier (within
+        its data set and channel). Rows in the run's channel, method and SNR order; the
+        chosen metric and output are in ``attrs``. Empty without a semantic output or costs.
+    """
+    if x not in FRONTIER_X:
+        raise UserError(f"unknown frontier axis {x!r}: use {' or '.join(FRONTIER_X)}")
+    summary = frame if T.is_summary(frame) else T.summarise(frame)
+    empty = pd.DataFrame(columns=FRONTIER_COLUMNS)
+    if summary.empty:
+        return empty
+    chosen = frontier_output(summary, output)
+    if chosen is None:
+        return empty
+    metric, out = chosen
+    costs = T.bandwidth_by_snr(frame, provenance, cache)
+    sel = summary[(summary["metric"] == metric) & (summary["output"] == out)]
+    lower = bool(sel["lower_better"].iloc[0]) if len(sel) else False
+    cost = {(str(r.dataset), str(r.method), str(r.channel), T._key(r.snr_db)): float(getattr(r, x))
+            for r in costs.itertuples(index=False)}
+    methods = T.method_order(sel, provenance)
+    channels = T.channel_order(sel, provenance)
+    snrs = T.snr_order(sel, provenance)
+    rows = []
+    for r in sel.itertuples(index=False):
+        rows.append({"dataset": str(r.dataset), "channel": str(r.channel), "method": str(r.method),
+                     "snr_db": T._key(r.snr_db),
+                     "x": cost.get((str(r.dataset), str(r.method), str(r.channel), T._key(r.snr_db)), math.nan),
+                     "y": float(r.mean), "y_std": float(r.std), "n": int(r.n)})
+    table = pd.DataFrame(rows, columns=FRONTIER_COLUMNS[:-1])
+    table = table[np.isfinite(table["x"].to_numpy(dtype=float)) & (table["x"] > 0)]
+    if table.empty:
+        return empty
+    rank = {"channel": {c: i for i, c in enumerate(channels)}, "method": {m: i for i, m in enumerate(methods)},
+            "snr_db": {s: i for i, s in enumerate(snrs)}}
+    table = table.sort_values(["dataset", "channel", "method", "snr_db"],
+                              key=lambda col: col.map(rank[col.name]) if col.name in rank else col, kind="stable")
+    table["pareto"] = False
+    for _, part in table.groupby(["dataset", "channel", "snr_db"], sort=False):
+        table.loc[part.index, "pareto"] = pareto_mask(part["x"], part["y"], lower)
+    table = table.reset_index(drop=True)[FRONTIER_COLUMNS]
+    table.attrs.update({"metric": metric, "output": out, "lower_better": lower, "x": x})
+    return table
+
+
+def _draw_frontier_panel(ax: Any, part: pd.DataFrame, methods: list[str], styles: dict[str, dict[str, Any]],
+                         snrs: list[float]) -> None:
+    from matplotlib import colormaps
+
+    greys = colormaps["Greys"]
+    for i, s in enumerate(snrs):  # one staircase per SNR, drawn first (under the points)
+        front = part[(part["snr_db"] == s) & part["pareto"]].sort_values("x")
+        if front.empty:
+            continue
+        shade = greys(0.35 + 0.5 * (i / max(1, len(snrs) - 1)))
+        ax.plot(front["x"], front["y"], drawstyle="steps-post" if len(front) > 1 else "default", color=shade,
+                linewidth=1.0, linestyle="--", zorder=1)
+    for m in methods:
+        rows = part[part["method"] == m]
+        if rows.empty:
+            continue
+        st = styles[m]
+        ax.plot(rows["x"], rows["y"], color=st["color"], marker=st["marker"], linestyle=st["linestyle"],
+                markersize=5, linewidth=1.2, label=m, zorder=2)
+        on = rows[rows["pareto"]]
+        ax.scatter(on["x"], on["y"], s=70, facecolors="none", edgecolors="black", linewidths=1.0, zorder=3)
+        for r in rows.itertuples(index=False):
+            ax.annotate(T.format_snr(r.snr_db), (r.x, r.y), textcoords="offset points", xytext=(7, 0),
+                        fontsize=6, color=st["color"], va="center")
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10))
+    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+    plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="both", labelsize=8)
+    ax.grid(True, which="both", alpha=0.25)
+
+
+def plot_frontier(frame: pd.DataFrame, provenance: dict[str, Any] | None, out_dir: Path,
+                  axes: Sequence[str] = ("bits", "channel_uses"), output: str | None = None,
+                  cache: Any = None) -> list[Path]:
+    """Bits (and channel uses) per image against meaning, one panel per channel.
+
+    Args:
+        frame: the tidy results table (or a summary holding the ``bits`` metric).
+        provenance: the run's provenance (orders; ``cache_dir``; limited note).
+        out_dir: folder for ``frontier_<x>_<output>.png``, ``.pdf`` and ``.csv`` (created).
+        axes: the x axes to draw, one figure each: ``"bits"``, ``"channel_uses"``.
+        output: the meaning on the y axis; default mIoU or the first semantic output present.
+        cache: a :class:`~semcom_bench.cache.Cache` or folder for the image records (when the
+            run did not score the ``bits`` metric); default the provenance's ``cache_dir``.
+
+    Returns:
+        the written paths, PNG, PDF and CSV per figure; empty when the results hold no
+        semantic output or no costs (see :func:`frontier_table`).
+    """
+    from matplotlib.figure import Figure
+
+    out_dir = Path(out_dir)
+    written: list[Path] = []
+    summary = frame if T.is_summary(frame) else T.summarise(frame)
+    store = T.open_cache(provenance, cache)
+    for x in axes:
+        table = frontier_table(frame, provenance, x, output, store)
+        if table.empty:
+            continue
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create plot folder {out_dir} ({exc.strerror}); pass a writable folder") from None
+        metric, out, lower = table.attrs["metric"], table.attrs["output"], table.attrs["lower_better"]
+        methods = T.method_order(summary, provenance)
+        styles = _method_styles(methods)
+        name = T.display_name(out)
+        ylabel = f"{name} {'↓' if lower else '↑'}"
+        datasets = list(dict.fromkeys(table["dataset"]))
+        for dataset in datasets:
+            in_ds = table[table["dataset"] == dataset]
+            channels = list(dict.fromkeys(in_ds["channel"]))
+            snrs = list(dict.fromkeys(sorted(in_ds["snr_db"])))
+            fig = Figure(figsize=(max(6.4, 0.8 + 4.6 * len(channels)), 4.4), layout="constrained")
+            panels = fig.subplots(1, len(channels), sharey=True, squeeze=False)[0]
+            ds_methods = [m for m in methods if m in set(in_ds["method"])]
+            for ax, channel in zip(panels, channels):
+                _draw_frontier_panel(ax, in_ds[in_ds["channel"] == channel], ds_methods, styles, snrs)
+                ax.set_title(str(channel), fontsize=10)
+                ax.set_xlabel(FRONTIER_X[x] + " (log)")
+            panels[0].set_ylabel(ylabel)
+            subtitle = (dataset or "") + _limited_note(provenance)
+            fig.suptitle(f"{ylabel} against {FRONTIER_X[x]}" + (f"\n{subtitle.strip()}" if subtitle.strip() else ""),
+                         fontsize=10)
+            handles, labels = panels[0].get_legend_handles_labels()
+            from matplotlib.lines import Line2D
+
+            handles.append(Line2D([], [], color="0.5", linestyle="--", marker="o", markerfacecolor="none",
+                                  markeredgecolor="black", markersize=8))
+            labels.append("Pareto frontier per SNR (point labels: SNR in dB)")
+            fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 2), fontsize=8,
+                       frameon=False)
+            stem = "frontier_" + (f"{_slug(dataset)}_" if len(datasets) > 1 else "") + f"{_slug(x)}_{_slug(out)}"
+            for suffix, kwargs in ((".png", {"dpi": CURVE_DPI}), (".pdf", {})):
+                path = out_dir / f"{stem}{suffix}"
+                fig.savefig(path, **kwargs)
+                written.append(path)
+            path = out_dir / f"{stem}.csv"
+            in_ds.to_csv(path, index=False)
+            written.append(path)
     return written
 
 

@@ -24,6 +24,21 @@ Formatting
     - the best mean of each column is bold (highest, or lowest for ``lower_better``
       outputs), compared at the displayed precision so that equal-looking values are all
       bold; NaN never wins; a column with fewer than two values has no bold cell.
+
+Bandwidth
+    Methods differ in what they put on the channel (``gesco``'s maps take about 2.25 complex
+    channel uses per pixel value, ``full-image`` 0.5, a coded JPEG a few hundredths), so a
+    comparison at equal SNR needs the bandwidth beside it. Every table therefore has two
+    columns after the method name, per method and channel: ``k/n``, complex channel uses per
+    real pixel value (k channel uses per image, n = H·W·3; the ``bandwidth_ratio`` of the
+    ``bits`` metric) and ``bits``, the source + side bits per image; both are means over the
+    images (and seeds). They come, per image, from the ``bits`` metric's rows when the run
+    scored it, else from ``channel_uses``/``bits`` columns of the rows if the results carry
+    them, else from the image records in the run's cache (``channel_uses`` and ``bits`` of
+    each reconstruction's record; n from the cached image's size), see
+    :func:`image_bandwidth`. A method whose numbers change with the SNR shows their mean
+    over the grid, marked ``†``, and a note says so. The CSV format gets the per-SNR values
+    as the columns ``bandwidth_ratio`` and ``bits_per_image``.
 """
 
 from __future__ import annotations
@@ -31,6 +46,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -243,6 +259,259 @@ def _rounded(value: float, decimals: int) -> float:
 
 
 # ----------------------------------------------------------------------------------------
+# bandwidth
+
+#: outputs of the ``bits`` metric that describe what an image cost on the channel
+BANDWIDTH_OUTPUTS = ("bits", "channel_uses", "bandwidth_ratio")
+#: what identifies one image of a run (its cache key is a function of these)
+IMAGE_KEYS = ["dataset", "method", "channel", "snr_db", "seed", "sample"]
+#: columns of :func:`image_bandwidth`
+IMAGE_BANDWIDTH_COLUMNS = IMAGE_KEYS + ["image_key", "bits", "channel_uses", "bandwidth_ratio", "source"]
+#: columns of :func:`bandwidth_by_snr`
+BANDWIDTH_COLUMNS = ["dataset", "method", "channel", "snr_db", "bits", "channel_uses", "bandwidth_ratio", "n", "source"]
+#: relative spread across the SNR grid above which a method's bandwidth "varies with SNR"
+VARIES_RTOL = 1e-6
+#: marks a bandwidth cell that is a mean over SNR values
+VARIES_MARK = "†"
+
+
+def is_bits_metric(label: Any) -> bool:
+    """True for the ``bits`` metric's label (``bits`` or ``bits(...)``)."""
+    return str(label).split("(", 1)[0].strip() == "bits"
+
+
+def open_cache(provenance: dict[str, Any] | None, cache: Any = None) -> Any:
+    """The run's image cache, or None when it is not there.
+
+    ``cache`` may be a :class:`semcom_bench.cache.Cache`, a folder, or None for the
+    provenance's ``config.cache_dir``. A folder that does not exist is not created.
+    """
+    if cache is not None and not isinstance(cache, (str, Path)):
+        return cache
+    root = cache if cache is not None else config_of(provenance).get("cache_dir")
+    if not root or not Path(root).expanduser().is_dir():
+        return None
+    from semcom_bench.cache import Cache
+
+    try:
+        return Cache(root)
+    except UserError:
+        return None
+
+
+def _plain(value: Any) -> Any:
+    """A hashable, NaN-free key part (NaN and None -> None; numbers as float or int)."""
+    if value is None:
+        return None
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    return value
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _record_bandwidth(cache: Any, key: str) -> dict[str, float]:
+    """bits, channel_uses and bandwidth_ratio of one cached reconstruction (what is readable)."""
+    out: dict[str, float] = {}
+    try:
+        record = cache.get_record(key)
+    except (OSError, ValueError):
+        return out
+    for name in ("bits", "channel_uses"):
+        v = _finite(record.get(name))
+        if v is not None:
+            out[name] = v
+    if "channel_uses" in out:
+        try:
+            from PIL import Image
+
+            with Image.open(cache.image_path(key)) as im:  # the header only
+                width, height = im.size
+            out["bandwidth_ratio"] = out["channel_uses"] / (3 * width * height)
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def image_bandwidth(frame: pd.DataFrame, provenance: dict[str, Any] | None = None, cache: Any = None) -> pd.DataFrame:
+    """Bits, channel uses and k/n of every image of a tidy results table.
+
+    Per image (data set x method x channel x SNR x seed x sample), each number comes from the
+    first source that has it: the ``bits`` metric's rows; ``bits``/``channel_uses``/
+    ``bandwidth_ratio`` columns of the rows (if the results carry them); the image's record
+    in the run's cache (``cache``, default the provenance's ``cache_dir``; k/n from the cached
+    image's size, n = H·W·3). ``source`` names where they came from.
+
+    Returns:
+        a frame with :data:`IMAGE_BANDWIDTH_COLUMNS` (NaN where no source has a number).
+    """
+    if frame is None or len(frame) == 0 or is_summary(frame) or "method" not in frame.columns:
+        return pd.DataFrame(columns=IMAGE_BANDWIDTH_COLUMNS)
+    df = frame
+    if "level" in df.columns:
+        df = df[df["level"].fillna("image").astype(str) == "image"]
+    n = len(df)
+    column = {c: (df[c].tolist() if c in df.columns else [None] * n) for c in IMAGE_KEYS + ["image_key", "metric", "output", "value"]}
+    carried = [c for c in BANDWIDTH_OUTPUTS if c in df.columns]
+    carried_values = {c: df[c].tolist() for c in carried}
+    images: dict[tuple, dict[str, Any]] = {}
+    for i in range(n):
+        key = tuple(_key(v) if k == "snr_db" and _plain(v) is not None else _plain(v)
+                    for k, v in ((k, column[k][i]) for k in IMAGE_KEYS))
+        if key[0] is None:
+            key = ("",) + key[1:]
+        rec = images.get(key)
+        if rec is None:
+            rec = images[key] = {"image_key": None, "metric": {}, "results": {}}
+        image_key = column["image_key"][i]
+        if rec["image_key"] is None and isinstance(image_key, str) and image_key:
+            rec["image_key"] = image_key
+        output = column["output"][i]
+        if output in BANDWIDTH_OUTPUTS and is_bits_metric(column["metric"][i]):
+            v = _finite(column["value"][i])
+            if v is not None:
+                rec["metric"][output] = v
+        for c in carried:
+            v = _finite(carried_values[c][i])
+            if v is not None:
+                rec["results"].setdefault(c, v)
+    store = None
+    rows = []
+    for key, rec in images.items():
+        values: dict[str, float] = {}
+        sources = []
+        for source, got in (("bits metric", rec["metric"]), ("results", rec["results"])):
+            new = {k: v for k, v in got.items() if k not in values}
+            if new:
+                values.update(new)
+                sources.append(source)
+        if any(k not in values for k in BANDWIDTH_OUTPUTS) and rec["image_key"]:
+            if store is None:
+                store = open_cache(provenance, cache) or False
+            if store:
+                new = {k: v for k, v in _record_bandwidth(store, rec["image_key"]).items() if k not in values}
+                if new:
+                    values.update(new)
+                    sources.append("image records")
+        rows.append({**dict(zip(IMAGE_KEYS, key)), "image_key": rec["image_key"],
+                     **{k: values.get(k, math.nan) for k in BANDWIDTH_OUTPUTS},
+                     "source": ", ".join(sources) if sources else None})
+    return pd.DataFrame(rows, columns=IMAGE_BANDWIDTH_COLUMNS)
+
+
+def bandwidth_by_snr(frame: pd.DataFrame, provenance: dict[str, Any] | None = None, cache: Any = None) -> pd.DataFrame:
+    """Mean bits, channel uses and k/n per image for each data set x method x channel x SNR.
+
+    ``frame`` is the tidy results table (see :func:`image_bandwidth` for the sources) or a
+    :func:`summarise` result (then only its ``bits`` metric rows are used).
+
+    Returns:
+        a frame with :data:`BANDWIDTH_COLUMNS`; ``n`` counts the images with a bit count.
+    """
+    if frame is None or len(frame) == 0:
+        return pd.DataFrame(columns=BANDWIDTH_COLUMNS)
+    keys = ["dataset", "method", "channel", "snr_db"]
+    if is_summary(frame):
+        sel = frame[frame["metric"].map(is_bits_metric) & frame["output"].isin(BANDWIDTH_OUTPUTS)]
+        if sel.empty:
+            return pd.DataFrame(columns=BANDWIDTH_COLUMNS)
+        sel = sel.assign(snr_db=[_key(v) for v in sel["snr_db"]])
+        wide = sel.pivot_table(index=keys, columns="output", values="mean", aggfunc="first", sort=False)
+        counts = sel.groupby(keys, sort=False)["n"].max()
+        out = wide.reindex(columns=list(BANDWIDTH_OUTPUTS)).join(counts).reset_index()
+        out["source"] = "bits metric"
+        return out[BANDWIDTH_COLUMNS]
+    images = image_bandwidth(frame, provenance, cache)
+    if images.empty:
+        return pd.DataFrame(columns=BANDWIDTH_COLUMNS)
+    grouped = images.groupby(keys, sort=False, dropna=False)
+    out = grouped[list(BANDWIDTH_OUTPUTS)].mean()
+    out["n"] = grouped["bits"].count()
+    out["source"] = grouped["source"].agg(lambda s: ", ".join(dict.fromkeys(
+        part for v in s if isinstance(v, str) for part in v.split(", "))) or None)
+    out = out.reset_index()
+    out["n"] = out["n"].astype(int)
+    return out[BANDWIDTH_COLUMNS]
+
+
+@dataclass
+class Bandwidth:
+    """One method's bandwidth on one channel, for a table's extra columns.
+
+    Attributes:
+        ratio: mean complex channel uses per real pixel value (k/n), NaN if unknown.
+        bits: mean bits per image (source + side), NaN if unknown.
+        channel_uses: mean complex channel uses per image, NaN if unknown.
+        varies: the numbers differ between SNR values (they are then means over the grid).
+        low, high: smallest and largest per-SNR mean bits (k/n when no bits are known).
+    """
+
+    ratio: float
+    bits: float
+    channel_uses: float
+    varies: bool = False
+    low: float = math.nan
+    high: float = math.nan
+
+
+def _spread(values: np.ndarray) -> bool:
+    finite = values[np.isfinite(values)]
+    if finite.size < 2:
+        return False
+    scale = max(abs(float(finite.max())), abs(float(finite.min())), 1e-300)
+    return float(finite.max() - finite.min()) > VARIES_RTOL * scale
+
+
+def method_bandwidth(per_snr: pd.DataFrame, snrs: list[float] | None = None) -> dict[tuple[str, str, str], Bandwidth]:
+    """(data set, method, channel) -> :class:`Bandwidth` from :func:`bandwidth_by_snr`.
+
+    Restricted to ``snrs`` when given (the SNR columns of the report); the means are over
+    the per-SNR means, so every SNR counts once.
+    """
+    out: dict[tuple[str, str, str], Bandwidth] = {}
+    if per_snr is None or per_snr.empty:
+        return out
+    df = per_snr
+    if snrs is not None:
+        wanted = {_key(s) for s in snrs}
+        df = df[[_key(v) in wanted for v in df["snr_db"]]]
+    for (dataset, method, channel), part in df.groupby(["dataset", "method", "channel"], sort=False, dropna=False):
+        bits = part["bits"].to_numpy(dtype=float)
+        ratio = part["bandwidth_ratio"].to_numpy(dtype=float)
+        uses = part["channel_uses"].to_numpy(dtype=float)
+        if not (np.isfinite(bits).any() or np.isfinite(ratio).any() or np.isfinite(uses).any()):
+            continue
+
+        def mean(a: np.ndarray) -> float:
+            return float(np.mean(a[np.isfinite(a)])) if np.isfinite(a).any() else math.nan
+
+        varies = _spread(bits) or _spread(ratio) or _spread(uses)
+        shown = bits if np.isfinite(bits).any() else ratio
+        finite = shown[np.isfinite(shown)]
+        out[(str(dataset), str(method), str(channel))] = Bandwidth(
+            ratio=mean(ratio), bits=mean(bits), channel_uses=mean(uses), varies=varies,
+            low=float(finite.min()) if finite.size else math.nan, high=float(finite.max()) if finite.size else math.nan)
+    return out
+
+
+def format_ratio(value: float) -> str:
+    """k/n as text: 3 decimals, or 3 significant digits below 0.1; NaN as ``–``."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    if abs(value) >= 0.1 or value == 0:
+        return f"{value:.3f}"
+    return f"{value:.{2 - int(math.floor(math.log10(abs(value))))}f}"
+
+
+# ----------------------------------------------------------------------------------------
 # tables
 
 
@@ -268,6 +537,8 @@ class Table:
     cells: dict[tuple[str, float], Cell]
     decimals: int
     best: set[tuple[str, float]] = field(default_factory=set)
+    #: method -> its bandwidth on this table's channel; None: the table has no bandwidth columns
+    bandwidth: dict[str, Bandwidth] | None = None
 
     @property
     def n_range(self) -> tuple[int, int]:
@@ -290,8 +561,13 @@ def _best_cells(table: Table) -> set[tuple[str, float]]:
     return best
 
 
-def build_tables(summary: pd.DataFrame, provenance: dict[str, Any] | None) -> list[Table]:
-    """Split a summary into :class:`Table` objects in report order."""
+def build_tables(summary: pd.DataFrame, provenance: dict[str, Any] | None,
+                 bandwidth: dict[tuple[str, str, str], Bandwidth] | None = None) -> list[Table]:
+    """Split a summary into :class:`Table` objects in report order.
+
+    ``bandwidth`` (:func:`method_bandwidth`) gives every table its bandwidth columns; None
+    leaves them out.
+    """
     if len(summary) == 0:
         return []
     methods = method_order(summary, provenance)
@@ -315,6 +591,9 @@ def build_tables(summary: pd.DataFrame, provenance: dict[str, Any] | None) -> li
                     decimals=decimals_for(output, part["mean"].to_numpy(dtype=float)),
                 )
                 table.best = _best_cells(table)
+                if bandwidth is not None:
+                    table.bandwidth = {m: bandwidth[key] for m in ds_methods
+                                       if (key := (str(dataset), str(m), str(channel))) in bandwidth}
                 tables.append(table)
     return tables
 
@@ -332,6 +611,48 @@ def _cell_text(cell: Cell | None, decimals: int, latex: bool) -> str:
     if cell.n > 1 and np.isfinite(cell.mean) and not math.isnan(cell.std):
         text += pm + format_number(cell.std, decimals, **num)
     return text
+
+
+def _bandwidth_texts(table: Table, method: str) -> list[str]:
+    """[k/n, bits] cells of ``method`` (plain text; ``†`` when they are means over SNR)."""
+    bw = (table.bandwidth or {}).get(method)
+    if bw is None:
+        return ["–", "–"]
+    mark = VARIES_MARK if bw.varies else ""
+    ratio = format_ratio(bw.ratio)
+    bits = format_number(bw.bits, 0)
+    return [ratio + (mark if ratio != "–" else ""), bits + (mark if bits != "–" else "")]
+
+
+def _bandwidth_note(tables: list[Table], sources: list[str], asked: bool) -> tuple[str, str] | None:
+    """The note that explains the bandwidth columns (or says why there are none)."""
+    shown = [t for t in tables if t.bandwidth is not None]
+    if not shown:
+        if asked and tables:
+            return ("Bandwidth", "not available: the run did not score the bits metric and the image records "
+                                 "(channel uses, bits) were not found in its cache.")
+        return None
+    text = ("k/n = complex channel uses per real pixel value (k channel uses per image, n = H·W·3); "
+            "bits = source + side bits per image; means over the images of each method and channel")
+    if sources:
+        text += f", from the {' and the '.join(sources)}"
+    varying: dict[tuple[str, str], Bandwidth] = {}
+    for t in shown:
+        for m, bw in (t.bandwidth or {}).items():
+            if bw.varies:
+                varying.setdefault((m, t.channel), bw)
+    if varying:
+        parts = []
+        for (m, channel), bw in varying.items():
+            unit = "bits" if np.isfinite(bw.bits) else "k/n"
+            lo, hi = ((format_number(bw.low, 0), format_number(bw.high, 0)) if unit == "bits"
+                      else (format_ratio(bw.low), format_ratio(bw.high)))
+            parts.append(f"{m} on {channel}: {unit} {lo} to {hi}")
+        text += (f". {VARIES_MARK} changes with the SNR: the mean over the SNR columns ({'; '.join(parts)})")
+    missing = sorted({m for t in shown for m in t.methods if m not in (t.bandwidth or {})})
+    if missing:
+        text += f". – not recorded for {', '.join(missing)}"
+    return ("Bandwidth", text + ".")
 
 
 def _spread_text(table: Table, provenance: dict[str, Any] | None, latex: bool) -> str:
@@ -365,7 +686,8 @@ def _caption(table: Table, provenance: dict[str, Any] | None, latex: bool) -> st
     return "; ".join(parts) + "."
 
 
-def _notes(summary: pd.DataFrame, provenance: dict[str, Any] | None, snrs: list[float]) -> list[tuple[str, str]]:
+def _notes(summary: pd.DataFrame, provenance: dict[str, Any] | None, snrs: list[float],
+           bandwidth_note: tuple[str, str] | None = None) -> list[tuple[str, str]]:
     """(label, text) notes printed once after the tables, in plain text (escaped later)."""
     prov = provenance or {}
     notes: list[tuple[str, str]] = []
@@ -378,6 +700,8 @@ def _notes(summary: pd.DataFrame, provenance: dict[str, Any] | None, snrs: list[
     if noiseless:
         text += f"; {', '.join(format_snr(s) for s in noiseless)} dB is effectively noiseless"
     notes.append(("SNR", text + "."))
+    if bandwidth_note is not None:
+        notes.append(bandwidth_note)
     if prov.get("limited"):
         notes.append(("Limited", f"results limited to {prov.get('num_samples', 'a subset of the')} samples (--limit); "
                                  "not comparable with full-set numbers."))
@@ -407,7 +731,7 @@ _LATEX_SPECIAL = {
     "±": r"$\pm$", "∞": r"$\infty$", "−": "$-$", "↑": r"$\uparrow$", "↓": r"$\downarrow$",
     "→": r"$\rightarrow$", "×": r"$\times$", "≤": r"$\leq$", "≥": r"$\geq$", "δ": r"$\delta$",
     "σ": r"$\sigma$", "µ": r"$\mu$", "μ": r"$\mu$", "—": "---", "–": "--", "…": r"\ldots{}",
-    "‘": "`", "’": "'", "“": "``", "”": "''",
+    "‘": "`", "’": "'", "“": "``", "”": "''", "†": r"$^\dagger$", "·": r"$\cdot$",
 }
 
 
@@ -436,6 +760,10 @@ def _latex_label(table: Table) -> str:
 def _latex_table(table: Table, provenance: dict[str, Any] | None, header: str) -> str:
     ncols = len(table.snrs)
     arrow = r"$\downarrow$" if table.lower_better else r"$\uparrow$"
+    bw = table.bandwidth is not None
+    first = 4 if bw else 2  # first SNR column
+    bw_head = r"\multicolumn{2}{c}{bandwidth} & "
+    metric_head = f"\\multicolumn{{{ncols}}}{{c}}{{{display_name(table.output, latex=True)} {arrow}}}"
     lines = [
         r"\begin{table}[htbp]",
         r"  \centering",
@@ -443,15 +771,16 @@ def _latex_table(table: Table, provenance: dict[str, Any] | None, header: str) -
         r"  \setlength{\tabcolsep}{4pt}",
         f"  \\caption{{{_caption(table, provenance, latex=True)}}}",
         f"  \\label{{{_latex_label(table)}}}",
-        f"  \\begin{{tabular}}{{l{'c' * ncols}}}",
+        f"  \\begin{{tabular}}{{l{'rr' if bw else ''}{'c' * ncols}}}",
         r"    \toprule",
-        f"    Method & \\multicolumn{{{ncols}}}{{c}}{{{display_name(table.output, latex=True)} {arrow}}} \\\\",
-        f"    \\cmidrule(lr){{2-{ncols + 1}}}",
-        "    " + " & ".join([latex_escape(header)] + [latex_escape(format_snr(s)) for s in table.snrs]) + r" \\",
+        "    Method & " + (bw_head if bw else "") + metric_head + r" \\",
+        ("    \\cmidrule(lr){2-3} " if bw else "    ") + f"\\cmidrule(lr){{{first}-{ncols + first - 1}}}",
+        "    " + " & ".join([latex_escape(header)] + ([r"$k/n$", "bits"] if bw else [])
+                            + [latex_escape(format_snr(s)) for s in table.snrs]) + r" \\",
         r"    \midrule",
     ]
     for m in table.methods:
-        cells = []
+        cells = [latex_escape(t) for t in _bandwidth_texts(table, m)] if bw else []
         for s in table.snrs:
             text = _cell_text(table.cells.get((m, s)), table.decimals, latex=True)
             cells.append(f"\\textbf{{{text}}}" if (m, s) in table.best else text)
@@ -501,15 +830,16 @@ def _md_escape(text: Any) -> str:
 
 def _markdown_table(index: int, table: Table, provenance: dict[str, Any] | None, header: str) -> str:
     caption = _caption(table, provenance, latex=False)
-    head = [f"Method / {header}"] + [format_snr(s) for s in table.snrs]
+    bw = table.bandwidth is not None
+    head = [f"Method / {header}"] + (["k/n", "bits"] if bw else []) + [format_snr(s) for s in table.snrs]
     lines = [
         f"**Table {index}.** {_md_escape(caption)}",
         "",
         "| " + " | ".join(_md_escape(h) for h in head) + " |",
-        "|" + "|".join([":---"] + [":---:"] * len(table.snrs)) + "|",
+        "|" + "|".join([":---"] + (["---:", "---:"] if bw else []) + [":---:"] * len(table.snrs)) + "|",
     ]
     for m in table.methods:
-        cells = []
+        cells = _bandwidth_texts(table, m) if bw else []
         for s in table.snrs:
             text = _cell_text(table.cells.get((m, s)), table.decimals, latex=False)
             cells.append(f"**{text}**" if (m, s) in table.best else text)
@@ -530,7 +860,21 @@ def _render_markdown(tables: list[Table], notes: list[tuple[str, str]], provenan
 # entry point
 
 
-def render(frame: pd.DataFrame, provenance: dict[str, Any] | None, fmt: str, metrics: list[str] | None = None) -> str:
+def _with_bandwidth_columns(summary: pd.DataFrame, per_snr: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` with the per-SNR ``bandwidth_ratio`` and ``bits_per_image`` of its method and channel."""
+    lookup = {(str(r.dataset), str(r.method), str(r.channel), _key(r.snr_db)): (r.bandwidth_ratio, r.bits)
+              for r in per_snr.itertuples(index=False)}
+    found = [lookup.get((str(d), str(m), str(c), _key(s)), (math.nan, math.nan))
+             for d, m, c, s in zip(summary["dataset"], summary["method"], summary["channel"], summary["snr_db"])]
+    out = summary.copy()
+    out["bandwidth_ratio"] = [float(f[0]) for f in found]
+    out["bits_per_image"] = [float(f[1]) for f in found]
+    return out
+
+
+
+def render(frame: pd.DataFrame, provenance: dict[str, Any] | None, fmt: str, metrics: list[str] | None = None, *,
+           bandwidth: bool = True, cache: Any = None) -> str:
     """Render the results as ``latex``, ``markdown`` or ``csv`` text.
 
     Args:
@@ -543,17 +887,28 @@ def render(frame: pd.DataFrame, provenance: dict[str, Any] | None, fmt: str, met
             standalone file), ``"markdown"`` (GitHub pipe tables) or ``"csv"`` (the summary,
             numbers unformatted).
         metrics: metric or output names to keep (default: all).
+        bandwidth: add the bandwidth columns (k/n and bits per image, see the module
+            docstring); in CSV, the per-SNR columns ``bandwidth_ratio`` and ``bits_per_image``.
+        cache: where to read image records when the run did not score the ``bits`` metric: a
+            :class:`semcom_bench.cache.Cache` or a folder; default the provenance's ``cache_dir``.
     """
     fmt = str(fmt).lower()
     if fmt not in FORMATS:
         raise UserError(f"unknown table format {fmt!r}: use one of {', '.join(FORMATS)}")
-    summary = frame if is_summary(frame) else summarise(frame)
-    summary = select_metrics(summary, metrics, provenance)
+    full = frame if is_summary(frame) else summarise(frame)
+    summary = select_metrics(full, metrics, provenance)
+    per_snr = bandwidth_by_snr(frame, provenance, cache) if bandwidth and len(summary) else None
     if fmt == "csv":
+        if per_snr is not None:
+            summary = _with_bandwidth_columns(summary, per_snr)
         return summary.to_csv(index=False)
-    tables = build_tables(summary, provenance)
+    snrs = snr_order(summary, provenance) if len(summary) else []
+    per_method = method_bandwidth(per_snr, snrs) if per_snr is not None else None
+    tables = build_tables(summary, provenance, per_method or None)
+    sources = [] if per_snr is None else list(dict.fromkeys(
+        part for v in per_snr["source"] if isinstance(v, str) for part in v.split(", ")))
     header = grid_header(provenance, frame)
-    notes = _notes(summary, provenance, snr_order(summary, provenance) if len(summary) else [])
+    notes = _notes(summary, provenance, snrs, _bandwidth_note(tables, sources, asked=bandwidth))
     if fmt == "latex":
         return _render_latex(tables, notes, provenance, header)
     return _render_markdown(tables, notes, provenance, header)

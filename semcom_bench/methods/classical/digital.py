@@ -29,6 +29,9 @@ Bandwidth accounting: ``source_bits`` = 8 x the codec's byte length; ``side_bits
 image shape (3 x 16 bits) and the byte length (32 bits), sent error-free; channel uses =
 QAM symbols = ``ceil(source_bits / k) · n / bits_per_symbol``.
 
+The channel coding is :class:`BitLink` (bytes in, symbols out; received symbols in, bytes
+out), shared with the semantic maps' digital transport (``gesco(transport=digital)``).
+
 The coding chain uses Sionna (``sionna-no-rt``): ``LDPC5GEncoder``/``LDPC5GDecoder``,
 ``Mapper``/``Demapper`` and the NR Gold sequence, imported on first use. None of these blocks draws random numbers
 (the channel's draws come from the per-image generator), so results are reproducible without
@@ -47,6 +50,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from semcom_bench.channels.base import Received
 from semcom_bench.components import Annotated, Doc, Literal
 from semcom_bench.data.base import Sample
 from semcom_bench.errors import UserError
@@ -234,6 +238,105 @@ class _Chain:
         return out
 
 
+class BitLink:
+    """Bytes over any channel: the coding chain of ``digital`` without the source codec.
+
+    Sender: the bytes are cut into blocks of ``k`` bits (the last one zero-padded), each is
+    encoded by the 5G NR LDPC code at ``rate``, scrambled with the 5G Gold sequence and
+    mapped onto unit-energy Gray QAM. Receiver: bias removal, exact soft demapping with each
+    symbol's own noise variance, descrambling, BP decoding with early termination. No CRC and
+    no retransmission: the bytes come back with whatever errors the code could not correct.
+
+    Attributes:
+        k: information bits per codeword; n: coded bits per codeword (rounded up to whole
+            QAM symbols); bits_per_symbol: QAM order; num_iter: BP iterations;
+            decode_batch: codewords per decoder call (speed only).
+    """
+
+    def __init__(self, k: int, rate: float, bits_per_symbol: int, num_iter: int, decode_batch: int = 64):
+        self.k, self.rate, self.bits_per_symbol = int(k), float(rate), int(bits_per_symbol)
+        self.n = int(math.ceil(self.k / self.rate / self.bits_per_symbol)) * self.bits_per_symbol
+        self.num_iter, self.decode_batch = int(num_iter), int(decode_batch)
+        self._chains: dict[str, _Chain] = {}
+
+    @property
+    def code_rate(self) -> float:
+        """The actual LDPC rate k/n (n is rounded up to whole QAM symbols)."""
+        return self.k / self.n
+
+    def chain(self, device: str) -> _Chain:
+        """The Sionna blocks on ``device`` (built on first use)."""
+        device = device if device != "cuda" else "cuda:0"
+        if device not in self._chains:
+            self._chains[device] = _Chain(self.k, self.n, self.bits_per_symbol, self.num_iter, device)
+        return self._chains[device]
+
+    def codewords(self, nbytes: int) -> int:
+        """LDPC codewords of an ``nbytes``-byte message."""
+        return -(-8 * int(nbytes) // self.k)
+
+    def channel_uses(self, nbytes: int) -> int:
+        """QAM symbols (complex channel uses) of an ``nbytes``-byte message."""
+        return self.codewords(nbytes) * self.n // self.bits_per_symbol
+
+    def send(self, data: bytes, device: str) -> torch.Tensor:
+        """Bytes -> LDPC -> scrambling -> QAM: (N,) complex64 symbols on the CPU."""
+        chain = self.chain(device)
+        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8))
+        num_cw = -(-bits.size // self.k)
+        padded = np.zeros(num_cw * self.k, dtype=np.float32)
+        padded[: bits.size] = bits
+        with torch.no_grad():
+            u = torch.from_numpy(padded).reshape(num_cw, self.k).to(chain.device)
+            coded = chain.encoder(u).reshape(-1)
+            coded = (coded + chain.scrambling(coded.numel())).remainder(2)
+            return chain.mapper(coded).reshape(-1).to(torch.complex64).cpu()
+
+    def receive(self, received: list[Received], nbytes: list[int], device: str) -> list[bytes]:
+        """Demap and decode each message (all codewords of the batch decoded together).
+
+        Args:
+            received: the channel output of each message.
+            nbytes: each message's length in bytes (side information).
+            device: where the decoder runs.
+
+        Returns:
+            each message's bytes as decoded, errors included.
+        """
+        from semcom_bench.channels.equalizers import unbiased_estimate
+
+        chain = self.chain(device)
+        llrs, counts = [], []
+        with torch.no_grad():
+            for rx, size in zip(received, nbytes):
+                x_hat, noise_var = unbiased_estimate(rx)
+                no = noise_var.clamp_min(1e-12).to(chain.device)
+                llr = chain.demapper(x_hat.to(chain.device), no)
+                llr = torch.nan_to_num(llr, nan=0.0).clamp(-LLR_CLIP, LLR_CLIP)
+                llr = llr * (1.0 - 2.0 * chain.scrambling(llr.numel()))  # descramble: flip where the sequence is 1
+                num_cw = -(-8 * size // self.k)
+                if llr.numel() != num_cw * self.n:
+                    raise ValueError(f"received {llr.numel()} bit LLRs, expected {num_cw} codewords of {self.n}")
+                llrs.append(llr.reshape(num_cw, self.n))
+                counts.append(num_cw)
+            all_llr = torch.cat(llrs) if llrs else torch.zeros(0, self.n)
+            decoded = [chain.decode(all_llr[i : i + self.decode_batch]) for i in range(0, all_llr.shape[0], self.decode_batch)]
+            bits = torch.cat(decoded).cpu().numpy() if decoded else np.zeros((0, self.k), dtype=np.float32)
+        out, start = [], 0
+        for size, num_cw in zip(nbytes, counts):
+            stream = (bits[start : start + num_cw].reshape(-1)[: 8 * size] > 0.5).astype(np.uint8)
+            start += num_cw
+            out.append(np.packbits(stream).tobytes())
+        return out
+
+
+#: the parameters of the coding chain, shared by ``digital`` and the maps' digital transport
+Rate = Annotated[float, Doc("LDPC code rate k/n", low=0.1, high=0.9)]
+BitsPerSymbol = Annotated[Literal[2, 4, 6], Doc("QAM order: 2 (QPSK), 4 (16-QAM), 6 (64-QAM)")]
+InfoBits = Annotated[int, Doc("information bits per 5G LDPC codeword", low=12, high=8448)]
+Iterations = Annotated[int, Doc("belief-propagation iterations", low=1, high=200)]
+
+
 class Digital(Method):
     """Source codec + 5G LDPC + QAM over any channel; soft demapping and BP decoding.
 
@@ -255,10 +358,10 @@ class Digital(Method):
                                              "15-60 dB")] = None,
         bit_budget: Annotated[int | None, Doc("source bits per image: the highest quality that fits, by bisection "
                                               "per image", low=64)] = None,
-        rate: Annotated[float, Doc("LDPC code rate k/n", low=0.1, high=0.9)] = 0.5,
-        bits_per_symbol: Annotated[Literal[2, 4, 6], Doc("QAM order: 2 (QPSK), 4 (16-QAM), 6 (64-QAM)")] = 2,
-        k: Annotated[int, Doc("information bits per 5G LDPC codeword", low=12, high=8448)] = 1024,
-        num_iter: Annotated[int, Doc("belief-propagation iterations", low=1, high=200)] = 20,
+        rate: Rate = 0.5,
+        bits_per_symbol: BitsPerSymbol = 2,
+        k: InfoBits = 1024,
+        num_iter: Iterations = 20,
         decode_batch: Annotated[int, Doc("codewords per decoder call (speed only)", low=1)] = 64,
     ):
         super().__init__(context)
@@ -280,10 +383,10 @@ class Digital(Method):
         self.rate = rate
         self.bits_per_symbol = bits_per_symbol
         self.k = k
-        self.n = int(math.ceil(self.k / self.rate / self.bits_per_symbol)) * self.bits_per_symbol
         self.num_iter = num_iter
         self.decode_batch = decode_batch
-        self._chains: dict[str, _Chain] = {}
+        self.link = BitLink(k, rate, bits_per_symbol, num_iter, decode_batch)
+        self.n = self.link.n
         self.sender = CodedSender(self)
 
     # -- configuration -------------------------------------------------------------------
@@ -300,13 +403,10 @@ class Digital(Method):
     @property
     def code_rate(self) -> float:
         """The actual LDPC rate k/n (n is rounded up to whole QAM symbols)."""
-        return self.k / self.n
+        return self.link.code_rate
 
     def _chain(self) -> _Chain:
-        device = self.device if self.device != "cuda" else "cuda:0"
-        if device not in self._chains:
-            self._chains[device] = _Chain(self.k, self.n, self.bits_per_symbol, self.num_iter, device)
-        return self._chains[device]
+        return self.link.chain(self.device)
 
     # -- source coding ------------------------------------------------------------------------
 
@@ -342,16 +442,7 @@ class Digital(Method):
     def transmit(self, sample: Sample) -> Payload:
         """One image's payload: codec bytes -> LDPC -> scrambling -> QAM symbols."""
         data = self.source_encode(sample.image)
-        chain = self._chain()
-        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8))
-        num_cw = -(-bits.size // self.k)
-        padded = np.zeros(num_cw * self.k, dtype=np.float32)
-        padded[: bits.size] = bits
-        with torch.no_grad():
-            u = torch.from_numpy(padded).reshape(num_cw, self.k).to(chain.device)
-            coded = chain.encoder(u).reshape(-1)
-            coded = (coded + chain.scrambling(coded.numel())).remainder(2)
-            symbols = chain.mapper(coded).reshape(-1).to(torch.complex64).cpu()
+        symbols = self.link.send(data, self.device)
         side = CodedSide(tuple(int(d) for d in sample.image.shape), len(data))
         return Payload(symbols, source_bits=8 * len(data), side_bits=SIDE_BITS, side=side)
 
@@ -360,31 +451,8 @@ class Digital(Method):
 
     def receive_with_status(self, deliveries: list[Delivery]) -> list[tuple[np.ndarray, DecodeStatus]]:
         """Demap, decode (all codewords of ``deliveries`` batched) and source-decode each image."""
-        from semcom_bench.channels.equalizers import unbiased_estimate
-
-        chain = self._chain()
-        llrs, counts = [], []
-        with torch.no_grad():
-            for d in deliveries:
-                x_hat, noise_var = unbiased_estimate(d.received)
-                no = noise_var.clamp_min(1e-12).to(chain.device)
-                llr = chain.demapper(x_hat.to(chain.device), no)
-                llr = torch.nan_to_num(llr, nan=0.0).clamp(-LLR_CLIP, LLR_CLIP)
-                llr = llr * (1.0 - 2.0 * chain.scrambling(llr.numel()))  # descramble: flip where the sequence is 1
-                num_cw = -(-8 * d.side.nbytes // self.k)
-                if llr.numel() != num_cw * self.n:
-                    raise ValueError(f"received {llr.numel()} bit LLRs, expected {num_cw} codewords of {self.n}")
-                llrs.append(llr.reshape(num_cw, self.n))
-                counts.append(num_cw)
-            all_llr = torch.cat(llrs) if llrs else torch.zeros(0, self.n)
-            decoded = [chain.decode(all_llr[i : i + self.decode_batch]) for i in range(0, all_llr.shape[0], self.decode_batch)]
-            bits = torch.cat(decoded).cpu().numpy() if decoded else np.zeros((0, self.k), dtype=np.float32)
-        out, start = [], 0
-        for d, num_cw in zip(deliveries, counts):
-            stream = (bits[start : start + num_cw].reshape(-1)[: 8 * d.side.nbytes] > 0.5).astype(np.uint8)
-            start += num_cw
-            out.append(decode_image(np.packbits(stream).tobytes(), self.source_codec, d.side.shape))
-        return out
+        streams = self.link.receive([d.received for d in deliveries], [d.side.nbytes for d in deliveries], self.device)
+        return [decode_image(data, self.source_codec, d.side.shape) for d, data in zip(deliveries, streams)]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,10 @@ Sender (both): the one-hot maps of the present classes plus the instance-edge ma
 (:mod:`semcom_bench.semantics`). Receiver: the maps are read back (absent classes re-inserted
 as zeros), optionally denoised by FDS (eq. 2), taken to the network's grid (nearest) and fed
 to the SPADE-conditioned diffusion U-Net, sampled with classifier-free guidance; the image is
-resized (bicubic) to the original size.
+resized (bicubic) to the original size. With ``transport=digital`` the compressed maps
+themselves cross the channel through ``digital``'s 5G LDPC + QAM chain and are decoded back
+to exact maps, or concealed as the null label below the code's threshold (see
+:mod:`semcom_bench.methods.semantic.maps`).
 
 * ``gesco`` = the network trained on noisy maps (``checkpoint=gesco``) + FDS + guidance;
 * ``sdm`` = the same network trained on clean maps (``checkpoint=sdm``), no FDS: the paper's
