@@ -443,9 +443,7 @@ def render_paired(frame: pd.DataFrame, provenance: dict[str, Any] | None, fmt: s
         blocks = [_latex_table(t, provenance, header, confidence) for t in tables]
         if not tables:
             blocks.append(rf"\noindent No image-level results to pair with {T.latex_escape(versus)}.")
-        note_lines = [f"  \\textit{{{T.latex_escape(label)}:}} {T.latex_escape(text)}\\par" for label, text in notes]
-        blocks.append("\n".join([r"\begin{table}[htbp]", r"  \footnotesize", r"  \raggedright"] + note_lines
-                                + [r"\end{table}"]))
+        blocks.append(T.latex_notes(notes))
         return "\n\n".join(blocks) + "\n"
     blocks = [_markdown_table(i + 1, t, provenance, header, confidence) for i, t in enumerate(tables)]
     if not tables:

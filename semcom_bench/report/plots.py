@@ -415,7 +415,7 @@ def plot_frontier(frame: pd.DataFrame, provenance: dict[str, Any] | None, out_di
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"cannot create plot folder {out_dir} ({exc.strerror}); pass a writable folder") from None
-        metric, out, lower = table.attrs["metric"], table.attrs["output"], table.attrs["lower_better"]
+        out, lower = table.attrs["output"], table.attrs["lower_better"]
         methods = T.method_order(summary, provenance)
         styles = _method_styles(methods)
         name = T.display_name(out)

@@ -794,11 +794,14 @@ def _render_latex(tables: list[Table], notes: list[tuple[str, str]], provenance:
     blocks = [_latex_table(t, provenance, header) for t in tables]
     if not tables:
         blocks.append(r"\noindent No results to report.")
-    # The notes go in a float of their own: floats keep their order, so they follow the last table.
-    note_lines = [f"  \\textit{{{latex_escape(label)}:}} {latex_escape(text)}\\par" for label, text in notes]
-    blocks.append("\n".join([r"\begin{table}[htbp]", r"  \footnotesize", r"  \raggedright"] + note_lines
-                             + [r"\end{table}"]))
+    blocks.append(latex_notes(notes))
     return "\n\n".join(blocks) + "\n"
+
+
+def latex_notes(notes: list[tuple[str, str]]) -> str:
+    """The notes as a float of their own: floats keep their order, so they follow the last table."""
+    note_lines = [f"  \\textit{{{latex_escape(label)}:}} {latex_escape(text)}\\par" for label, text in notes]
+    return "\n".join([r"\begin{table}[htbp]", r"  \footnotesize", r"  \raggedright"] + note_lines + [r"\end{table}"])
 
 
 def latex_document(body: str) -> str:

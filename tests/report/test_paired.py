@@ -18,6 +18,7 @@ from semcom_bench.report.paired import (
     render_paired,
 )
 from semcom_bench.results import COLUMNS
+from tests.report.markdown import markdown_tables
 
 REF = "ref"
 BETTER = "better(k=1,x=a_b)"  # a spec label: commas, parentheses and an underscore
@@ -229,22 +230,9 @@ def test_unknown_reference_is_a_one_line_error(frame):
 # rendering
 
 
-def _markdown_tables(text: str) -> list[list[list[str]]]:
-    tables, current = [], []
-    for line in text.splitlines():
-        if line.startswith("|"):
-            current.append([c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]])
-        elif current:
-            tables.append(current)
-            current = []
-    if current:
-        tables.append(current)
-    return tables
-
-
 def test_markdown(frame, paired):
     text = render_paired(frame, synthetic_provenance(), "markdown", REF)
-    tables = _markdown_tables(text)
+    tables = markdown_tables(text)
     assert len(tables) == 2  # lpips and miou on one channel
     captions = re.findall(r"^\*\*Paired table \d+\.\*\* (.*)$", text, flags=re.M)
     assert len(captions) == 2

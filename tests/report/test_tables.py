@@ -19,6 +19,7 @@ from semcom_bench.data.base import Sample
 from semcom_bench.report import latex_document, plot_curves, plot_samples, render, summarise
 from semcom_bench.report.plots import frontier_table, grid_layout, plot_frontier
 from semcom_bench.results import COLUMNS
+from tests.report.markdown import markdown_tables
 
 GRID = [100.0, 30.0, 20.0, 15.0, 10.0, 5.0, 1.0]
 METHODS = ["full-image", "digital(codec=jpeg,quality=50)"]
@@ -76,20 +77,6 @@ def frame() -> pd.DataFrame:
     return fake_frame()
 
 
-def _markdown_tables(text: str) -> list[list[list[str]]]:
-    """Each pipe table as rows of cells (escaped pipes kept inside cells)."""
-    tables, current = [], []
-    for line in text.splitlines():
-        if line.startswith("|"):
-            current.append([c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]])
-        elif current:
-            tables.append(current)
-            current = []
-    if current:
-        tables.append(current)
-    return tables
-
-
 def _strip_bold(cell: str) -> str:
     return cell[2:-2] if cell.startswith("**") and cell.endswith("**") else cell
 
@@ -134,7 +121,7 @@ def test_summarise_single_value_has_zero_std(frame):
 
 def test_markdown_layout_order_bold_and_notes(frame):
     text = render(frame, fake_provenance(), "markdown")
-    tables = _markdown_tables(text)
+    tables = markdown_tables(text)
     assert len(tables) == 4 * len(CHANNELS)  # psnr, ssim, bits, fid per channel
     for table in tables:
         widths = {len(r) for r in table}
@@ -175,7 +162,7 @@ def test_markdown_layout_order_bold_and_notes(frame):
 def test_best_values_checked_against_summary(frame):
     summary = summarise(frame)
     text = render(frame, fake_provenance(), "markdown", metrics=["ssim"])
-    tables = _markdown_tables(text)
+    tables = markdown_tables(text)
     assert len(tables) == 2
     for channel, table in zip(CHANNELS, tables):
         for col, snr in enumerate(GRID, start=1):
@@ -194,7 +181,7 @@ def test_ties_all_bold_and_nan_skipped():
                          "snr_definition": DEFINITION, "seed": 0, "sample": "x", "image_key": "k", "metric": "m",
                          "output": "m", "value": v, "lower_better": False, "level": "image", "limited": False})
     text = render(pd.DataFrame(rows), {"config": {"grid": "snr"}}, "markdown")
-    table = _markdown_tables(text)[0]
+    table = markdown_tables(text)[0]
     assert table[0][0] == "Method / SNR (dB)"
     assert [r[1] for r in table[2:]] == ["**1.000**", "**1.000**", "0.500"]
     # a column with a single value has nothing to compare: no bold, missing values as a dash
@@ -313,7 +300,7 @@ BW_EXPECTED = {  # method -> (k/n, bits) cells
 
 
 def _bandwidth_cells(text: str) -> dict[str, tuple[str, str]]:
-    table = _markdown_tables(text)[0]
+    table = markdown_tables(text)[0]
     assert table[0][:3] == ["Method / SNR (dB)", "k/n", "bits"] and table[0][3:] == ["0", "10"]
     return {row[0]: (row[1], row[2]) for row in table[2:]}
 
@@ -322,7 +309,7 @@ def test_bandwidth_columns_from_the_bits_metric():
     frame = bandwidth_frame(with_bits_metric=True)
     prov = {"config": {"grid": "snr", "methods": list(BW_METHODS), "values": BW_SNRS}}
     text = render(frame, prov, "markdown", metrics=["miou"])
-    assert len(_markdown_tables(text)) == 1
+    assert len(markdown_tables(text)) == 1
     assert _bandwidth_cells(text) == BW_EXPECTED
     note = next(line for line in text.splitlines() if line.startswith("- *Bandwidth:*"))
     assert "from the bits metric" in note and "adaptive on awgn: bits 1,000 to 2,000" in note
@@ -330,7 +317,7 @@ def test_bandwidth_columns_from_the_bits_metric():
     # a summary instead of the tidy table gives the same columns (from the bits metric's means)
     assert _bandwidth_cells(render(summarise(frame), prov, "markdown", metrics=["miou"])) == BW_EXPECTED
     # switched off: the old layout
-    plain = _markdown_tables(render(frame, prov, "markdown", metrics=["miou"], bandwidth=False))[0]
+    plain = markdown_tables(render(frame, prov, "markdown", metrics=["miou"], bandwidth=False))[0]
     assert plain[0] == ["Method / SNR (dB)", "0", "10"]
 
 
