@@ -206,10 +206,11 @@ class OASIS_Generator(nn.Module):  # noqa: N801 - the official class name
         self.options = options = options or OasisOptions()
         channels = options.channels
         cond_nc = options.semantic_nc + options.noise_nc
-        self.fc = nn.Conv2d(cond_nc, channels[0], 3, padding=1)
+        # registered in the official order (conv_img, body, fc), so state_dict() lists keys as the file does
+        self.conv_img = nn.Conv2d(channels[-1], 3, 3, padding=1)
         self.body = nn.ModuleList(
             ResnetBlock_with_SPADE(channels[i], channels[i + 1], options, cond_nc) for i in range(len(channels) - 1))
-        self.conv_img = nn.Conv2d(channels[-1], 3, 3, padding=1)
+        self.fc = nn.Conv2d(cond_nc, channels[0], 3, padding=1)
 
     def draw_noise(self, batch: int, generator: torch.Generator) -> torch.Tensor:
         """z ~ N(0, I) of shape (batch, z_dim), float32, on ``generator``'s device."""
@@ -303,7 +304,7 @@ def _mismatch(model: nn.Module, state: Mapping[str, torch.Tensor]) -> str:
     missing = [k for k in own if k not in state
                and not (k.endswith("_v") and k[:-2] + "_orig" in state and k[:-2] in state)]
     unexpected = [k for k in state if k not in own and k + "_orig" not in own]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+    shapes = [f"{k} {tuple(state[k].shape)} in the file vs {tuple(v.shape)} here" for k, v in own.items()
               if k in state and tuple(state[k].shape) != tuple(v.shape)]
     parts = []
     if missing:
