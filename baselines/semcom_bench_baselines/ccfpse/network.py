@@ -491,11 +491,14 @@ def _hint(keys: list[str], encoder: bool) -> str:
 def _fit(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path, what: str, encoder: bool) -> None:
     """Strict load of ``state`` into ``model``; any misfit is one UserError line."""
     own = model.state_dict()
-    # a spectral-norm weight_v missing from a file written by an older PyTorch is rebuilt by
-    # torch's own load hook; every other key must be present
-    missing = [k for k in own if k not in state
-               and not (k.endswith(".weight_v") and k[:-1] + "u" in state)]
-    unexpected = [k for k in state if k not in own]
+    # A file written before PyTorch's spectral norm stored ``weight_v`` holds ``<conv>.weight``
+    # (the normalised weight) instead; torch's own load hook turns that into ``weight_v``, so
+    # that pair is not a misfit. Every other key must be present on both sides.
+    def old_sn(conv: str) -> bool:
+        return conv + "weight_orig" in own and conv + "weight" in state and conv + "weight_v" not in state
+
+    missing = [k for k in own if k not in state and not (k.endswith(".weight_v") and old_sn(k[:-len("weight_v")]))]
+    unexpected = [k for k in state if k not in own and not (k.endswith(".weight") and old_sn(k[:-len("weight")]))]
     mismatched = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
 
     def first(keys: list[str]) -> str:
