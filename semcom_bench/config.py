@@ -107,11 +107,23 @@ class RunConfig:
         }
 
 
+#: the run configs shipped with the package (one per table or figure of the papers)
+SHIPPED_CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+def shipped_configs() -> dict[str, Path]:
+    """Name -> path of every config shipped with the package (``semcom-bench run --config NAME``)."""
+    return {p.stem: p for p in sorted(SHIPPED_CONFIGS.glob("*.toml"))}
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a run config file; a missing or malformed file is a one-line UserError."""
+    """Read a run config file, or a shipped config by name; a missing or malformed file is a one-line UserError."""
     path = Path(path)
+    if not path.is_file() and str(path) in shipped_configs():
+        path = shipped_configs()[str(path)]
     if not path.is_file():
-        raise UserError(f"config file {path} does not exist; pass the path of a TOML file")
+        names = ", ".join(shipped_configs())
+        raise UserError(f"config file {path} does not exist; pass the path of a TOML file or a shipped config: {names}")
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -217,15 +217,15 @@ def plot(
     semcom-bench list metrics
 """)
 def list_(
-    kind: Optional[str] = typer.Argument(None, help="methods, channels, metrics, datasets or grids. Default: all."),
+    kind: Optional[str] = typer.Argument(None, help="methods, channels, metrics, datasets, grids or configs. Default: all."),
 ) -> None:
     """List methods, channels, metrics, data sets and grids with their metadata."""
     from semcom_bench import registry
     from semcom_bench.grids import GRIDS
 
     kinds = {"methods": registry.methods, "channels": registry.channels, "metrics": registry.metrics, "datasets": registry.datasets}
-    if kind is not None and kind not in (*kinds, "grids"):
-        raise UserError(f"cannot list {kind!r}: choose methods, channels, metrics, datasets or grids")
+    if kind is not None and kind not in (*kinds, "grids", "configs"):
+        raise UserError(f"cannot list {kind!r}: choose methods, channels, metrics, datasets, grids or configs")
     for name, reg in kinds.items():
         if kind not in (None, name):
             continue
@@ -248,6 +248,16 @@ def list_(
             say(f"{name} parameters (name=default (accepted): meaning):")
             for line in options:
                 say(f"  {line}")
+    if kind in (None, "configs"):
+        from semcom_bench.config import shipped_configs
+
+        table = Table(title="configs (semcom-bench run --config NAME)", title_justify="left")
+        table.add_column("name")
+        table.add_column("what it reproduces")
+        for name, path in shipped_configs().items():
+            first = next((ln[1:].strip() for ln in path.read_text().splitlines() if ln.startswith("#")), "")
+            table.add_row(name, first)
+        out_console.print(table)
     if kind in (None, "grids"):
         table = Table(title="grids", title_justify="left")
         table.add_column("name")
