@@ -1,0 +1,110 @@
+"""OASIS training: a 2-step run on 8 scenes is reproducible and exports per the baselines' contract."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from semcom_bench_baselines.oasis import training
+from semcom_bench_baselines.oasis.discriminator import DiscriminatorOptions, OasisDiscriminator
+from semcom_bench_baselines.oasis.network import OASIS_Generator, OasisOptions
+
+#: a tiny run: 8 scenes, batch 4, 2 steps, one batch-norm refresh pass
+TINY = dict(steps=2, batch_size=4, seed=3, threads=1, workers=1, data_size=8, ema_stats_batches=1, log=lambda _: None)
+
+
+def _run(tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch, cache: Path) -> dict:
+    monkeypatch.setattr(training, "ASSETS", tmp_path / name / "assets")
+    return training.train_oasis(out=tmp_path / name / "out", export=True, data_cache=cache, command="semcom-bench x",
+                                **TINY)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
+    tmp = tmp_path_factory.mktemp("oasis")
+    cache = tmp / "scenes.npz"
+    with pytest.MonkeyPatch.context() as mp:
+        a = _run(tmp, "a", mp, cache)
+        b = _run(tmp, "b", mp, cache)
+    return tmp, a, b
+
+
+def _files(tmp: Path, name: str) -> tuple[Path, Path]:
+    folder = tmp / name / "assets" / "oasis"
+    return folder / "oasis-synthetic-streets.pt", folder / "oasis-synthetic-streets.json"
+
+
+def test_losses_finite(runs: tuple[Path, dict, dict]) -> None:
+    _, a, _ = runs
+    assert a["steps"] == 2 and len(a["history"]) == 2
+    for row in a["history"]:
+        assert all(math.isfinite(v) for v in row.values())
+
+
+def test_same_seed_same_export(runs: tuple[Path, dict, dict]) -> None:
+    tmp, a, b = runs
+    assert _files(tmp, "a")[0].read_bytes() == _files(tmp, "b")[0].read_bytes()
+    assert a["history"] == b["history"]
+
+
+def test_json_fields_and_sha256(runs: tuple[Path, dict, dict]) -> None:
+    tmp, _, _ = runs
+    pt, js = _files(tmp, "a")
+    info = json.loads(js.read_text())
+    assert info["method"] == "oasis" and info["size"] == [32, 64]
+    assert info["options"]["semantic_nc"] == 34 and "label_space" in info
+    train = info["train"]
+    for key in ("seed", "steps", "batch_size", "lr_g", "lr_d", "betas", "losses", "lambda_labelmix", "ema_decay",
+                "threads", "data"):
+        assert key in train, key
+    assert train["data"] == {"name": "synthetic-streets", "split": "train", "size": 8, "height": 32, "width": 64,
+                             "seed": 0}
+    assert train["seed"] == 3 and train["steps"] == 2 and train["betas"] == [0.0, 0.999]
+    prov = info["provenance"]
+    for key in ("git_commit", "versions", "device", "date", "seconds", "steps_done", "reproduce"):
+        assert key in prov, key
+    assert prov["steps_done"] == 2 and "--steps 2" not in prov["command"]
+    data = pt.read_bytes()
+    assert info["weights"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert info["weights"]["bytes"] == len(data)
+
+
+def test_export_loads_strictly(runs: tuple[Path, dict, dict]) -> None:
+    tmp, _, _ = runs
+    pt, js = _files(tmp, "a")
+    options = OasisOptions(**json.loads(js.read_text())["options"])
+    state = torch.load(pt, map_location="cpu", weights_only=True)
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    model = OASIS_Generator(options)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    label = torch.nn.functional.one_hot(torch.randint(0, 34, (1, 32, 64), generator=torch.Generator().manual_seed(0)),
+                                        34).permute(0, 3, 1, 2).float()
+    with torch.no_grad():
+        img = model(label, generator=torch.Generator().manual_seed(0))
+    assert img.shape == (1, 3, 32, 64) and torch.isfinite(img).all()
+
+
+def test_discriminator_shape() -> None:
+    d = OasisDiscriminator(DiscriminatorOptions(semantic_nc=34, base=8, levels=4))
+    assert d(torch.zeros(2, 3, 32, 64)).shape == (2, 35, 32, 64)
+
+
+def test_class_balancing_official_formula() -> None:
+    ids = torch.tensor([[[1, 1, 1, 2]]])  # 3 pixels of class 1, 1 of class 2
+    label = torch.nn.functional.one_hot(ids, 4).permute(0, 3, 1, 2).float()
+    w = training.class_balancing(label)
+    # numel 16 / (2 present * 4 channels) = 2; class 1: 2 / 3, class 2: 2 / 1
+    assert torch.allclose(w, torch.tensor([[[2 / 3, 2 / 3, 2 / 3, 2.0]]]))
+
+
+def test_unknown_recipe_setting_refused(tmp_path: Path) -> None:
+    from semcom_bench.errors import UserError
+
+    with pytest.raises(UserError, match="lambda_vgg"):
+        training.train_oasis(steps=1, out=tmp_path, lambda_vgg=10.0, **{k: v for k, v in TINY.items() if k != "steps"})
