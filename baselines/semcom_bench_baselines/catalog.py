@@ -9,7 +9,12 @@ from __future__ import annotations
 import importlib
 
 #: modules that register a method each (``semcom_bench_baselines.<name>``)
-MODULES: list[str] = []
+MODULES: list[str] = [
+    "semcom_bench_baselines.spade.receiver",
+    "semcom_bench_baselines.oasis.receiver",
+    "semcom_bench_baselines.smis.receiver",
+    "semcom_bench_baselines.ccfpse.receiver",
+]
 
 for _module in MODULES:
     importlib.import_module(_module)

@@ -1,0 +1,168 @@
+"""The GAN receivers spade, oasis, smis and cc-fpse over the received semantic maps.
+
+Each runs on a tiny generator in the official layout (small width, 32x64 through the options
+file), saved as the official code saves it (``torch.save(net.state_dict())``), on
+synthetic-streets through :func:`semcom_bench.api.run`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from semcom_bench import api, registry, weights
+from semcom_bench.config import build_config
+
+#: tiny official-layout networks: 35 Cityscapes classes, 32x64 output (scenes are resized to it)
+TINY = {
+    "spade": {"label_nc": 35, "ngf": 2, "num_upsampling_layers": "normal", "crop_size": 64},
+    "oasis": {"semantic_nc": 35, "z_dim": 4, "channels_G": 1, "crop_size": 64, "spade_hidden": 8},
+    "smis": {"label_nc": 35, "ngf": 35, "num_upsampling_layers": "normal", "crop_size": 64,
+             "block_groups": [35, 35, 5, 5, 5, 5, 1]},
+    "cc-fpse": {"ngf": 2, "num_upsampling_layers": "normal", "crop_size": 64, "hidden": 8},
+}
+
+
+def _official_files(name: str, folder: Path) -> str:
+    """A tiny random generator saved as the official code saves it; the method spec that uses it."""
+    from semcom_bench_baselines.ccfpse.network import CcfpseOptions, CondConvGenerator, ConvEncoder
+    from semcom_bench_baselines.oasis.network import OASIS_Generator, OasisOptions
+    from semcom_bench_baselines.smis.network import SmisGenerator, SmisOptions
+    from semcom_bench_baselines.spade.network import SPADEGenerator, SpadeOptions
+
+    torch.manual_seed(0)
+    fields = TINY[name]
+    opts_file = folder / f"{name}-options.json"
+    opts_file.write_text(json.dumps(fields))
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    if name == "spade":
+        net, file = SPADEGenerator(SpadeOptions(**kw)), "latest_net_G.pth"
+    elif name == "oasis":
+        net, file = OASIS_Generator(OasisOptions(**kw)), "best_EMA.pth"
+    elif name == "smis":
+        net, file = SmisGenerator(SmisOptions(**kw)), "latest_net_G.pth"
+    else:
+        net, file = CondConvGenerator(CcfpseOptions(**kw)), "200_net_G.pth"
+    with torch.no_grad():  # keep the random network's tanh out of saturation
+        net.conv_img.weight.mul_(0.05)
+    path = folder / name / file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), path)
+    spec = f"{name}(weights={path},options={opts_file}"
+    if name == "cc-fpse":
+        encoder = folder / name / "200_net_E.pth"
+        torch.save(ConvEncoder(CcfpseOptions(**kw)).state_dict(), encoder)
+        spec += f",encoder_weights={encoder}"
+    return spec + ")"
+
+
+def _pngs(cache: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(cache)): p.read_bytes() for p in sorted((cache / "images").rglob("*.png"))}
+
+
+@pytest.fixture(scope="module")
+def specs(tmp_path_factory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("official")
+    return {name: _official_files(name, folder) for name in TINY}
+
+
+def test_every_receiver_runs_reproducibly_and_pairs_with_gesco(specs, tmp_path, monkeypatch):
+    from semcom_bench.methods.semantic.maps import MapMethod
+
+    seen: dict[str, list[torch.Tensor]] = {}
+    original = MapMethod.receive_batch
+
+    def recording(self, deliveries, rngs):
+        seen.setdefault(self.name, []).extend(d.received.symbols.clone() for d in deliveries)
+        return original(self, deliveries, rngs)
+
+    monkeypatch.setattr(MapMethod, "receive_batch", recording)
+    methods = ",".join([*specs.values(), "gesco(steps=1)"])
+    frames, pngs = [], []
+    for i in range(2):
+        config = build_config(dataset="synthetic-streets(size=2)", methods=methods, channels="awgn", values="5",
+                              metrics="psnr", out=tmp_path / f"out{i}", cache_dir=tmp_path / f"cache{i}", threads=1)
+        frames.append(api.run(config)["frame"])
+        pngs.append(_pngs(tmp_path / f"cache{i}"))
+
+    data = registry.datasets.create("synthetic-streets", size=2)
+    shape = data[0].image.shape
+    assert len(pngs[0]) == 2 * 5  # two scenes, five methods
+    for blob in pngs[0].values():
+        image = np.asarray(Image.open(io.BytesIO(blob)))
+        assert image.shape == shape and image.dtype == np.uint8
+    assert pngs[0] == pngs[1]  # the generators' noise comes from the receiver streams
+    frame = frames[0]
+    assert set(frame["method"].str.split("(").str[0]) == {*TINY, "gesco"}
+    assert frame["value"].notna().all()
+    assert "spade" in api.report(tmp_path / "out0", "markdown")
+    for name in TINY:  # one run, the same received symbols for every map receiver
+        assert len(seen[name]) == 4 and len(seen["gesco"]) == 4  # two scenes, two runs
+        for a, b in zip(seen[name], seen["gesco"]):
+            assert torch.equal(a, b)
+
+
+def test_a_batch_equals_its_images_alone(specs):
+    """Each image's noise is drawn from its own stream: batching does not change an image."""
+    from semcom_bench.config import parse_spec
+
+    for name, text in specs.items():
+        spec = parse_spec(text)
+        method = registry.methods.create(spec.name, **spec.params)
+        maps = torch.zeros(2, 35, 64, 128)
+        maps[:, 7, :32] = 1.0
+        maps[:, 23, 32:] = 1.0
+        maps[1, 26, 20:40, 40:80] = 1.0
+        maps[:, -1, 31:33] = 1.0
+
+        def streams():
+            return [torch.Generator().manual_seed(s) for s in (11, 12)]
+
+        batch = method.synthesise(maps, (64, 128), streams())
+        alone = [method.synthesise(maps[i:i + 1], (64, 128), [streams()[i]])[0] for i in range(2)]
+        assert all(b.shape == (64, 128, 3) for b in batch), name
+        for b, a in zip(batch, alone):
+            assert np.abs(b.astype(int) - a.astype(int)).max() <= 1, name
+        if name != "spade":  # spade without the VAE has no noise
+            net, options = method.network()
+            y = method.conditioning(maps[:1], options)
+            with torch.no_grad():
+                first = method.generate(net, options, y, [torch.Generator().manual_seed(11)])
+                other = method.generate(net, options, y, [torch.Generator().manual_seed(99)])
+            assert not torch.equal(first, other), name
+
+
+def test_without_weights_or_embedded_network_the_cli_says_so_in_one_line(tmp_path, monkeypatch):
+    from semcom_bench.cli.main import app
+
+    monkeypatch.setattr(weights, "ASSETS", tmp_path / "no-assets")
+    monkeypatch.delenv("SEMCOM_WEIGHTS", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    result = CliRunner().invoke(app, ["run", "--dataset", "synthetic-streets(size=2)", "--methods", "spade",
+                                      "--values", "5", "--metrics", "psnr", "--out", str(tmp_path / "out"),
+                                      "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 2, result.output
+    message = ("method spade has no embedded network in this version (semcom-bench train spade trains one); "
+               "pass weights=PATH to an official latest_net_G.pth (Cityscapes)")
+    assert message in " ".join(result.output.split())
+    assert not (tmp_path / "out").exists()
+
+
+def test_list_methods_shows_them_as_plugins():
+    from semcom_bench.cli.main import app
+
+    result = CliRunner().invoke(app, ["list", "methods"], env={"COLUMNS": "400"}, terminal_width=400)
+    assert result.exit_code == 0, result.output
+    for name, module in (("spade", "spade"), ("oasis", "oasis"), ("smis", "smis"), ("cc-fpse", "ccfpse")):
+        entry = registry.methods.get(name)
+        assert entry.origin == f"semcom_bench_baselines.{module}.receiver"
+        line = next(ln for ln in result.output.splitlines() if ln.strip("│ ").startswith(name + " "))
+        assert f"plugin=semcom_bench_baselines.{module}.receiver" in line
+        assert "payload=semantic maps" in result.output or "semantic maps" in result.output
