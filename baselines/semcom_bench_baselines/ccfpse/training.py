@@ -45,7 +45,6 @@ with ``export=True`` both are copied to ``semcom_bench/assets/cc-fpse/``.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
@@ -59,7 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semcom_bench.errors import UserError
-from semcom_bench.training import (create_dataset, default_data_cache, file_record, render_training_set,
+from semcom_bench.training import (reproduce_command, create_dataset, default_data_cache, file_record, render_training_set,
                                    run_provenance, write_provenance)
 from semcom_bench_baselines.ccfpse.discriminator import FPSEDiscriminator
 from semcom_bench_baselines.ccfpse.encoder import TrainingEncoder
@@ -76,7 +75,7 @@ ASSETS = Path(__import__("semcom_bench").__file__).resolve().parent / "assets" /
 #: the embedded recipe; every key may be overridden through ``**recipe``
 RECIPE: dict[str, Any] = {
     "ngf": 8,               # generator width (official 64): first block 16·ngf = 128 channels
-    "hidden": 32,           # weight-prediction heads and SPADE hidden width (official 128)
+    "hidden": 16,           # weight-prediction heads and SPADE hidden width (official 128)
     "z_dim": 256,           # official
     "ndf": 16,              # FPSE discriminator width (official 64)
     "nef": 8,               # training encoder width (official: ngf)
@@ -193,7 +192,7 @@ def _batch(images: torch.Tensor, labels: torch.Tensor, edges: torch.Tensor, num_
 def train_ccfpse(*, steps: int, batch_size: int = 16, seed: int = 0, threads: int | None = 1,
                  time_limit_s: float | None = None, out: str | Path, export: bool = False,
                  log: Callable[[str], None] = print, workers: int = 0, data_cache: str | Path | None = None,
-                 **recipe: Any) -> dict[str, Any]:
+                 command: str | None = None, **recipe: Any) -> dict[str, Any]:
     """Train the embedded CC-FPSE generator; write its fp16 weights and JSON to ``out`` (and the assets).
 
     Args:
@@ -361,7 +360,8 @@ def train_ccfpse(*, steps: int, batch_size: int = 16, seed: int = 0, threads: in
             "date": run["date"], "seconds": round(seconds, 1), "seconds_per_step": round(seconds / max(step, 1), 3),
             "steps_done": step, "stopped_early": stopped_early,
             "final_losses": history[-1] if history else {},
-            "reproduce": _reproduce(step, batch_size, seed, threads, recipe),
+            "reproduce": (reproduce_command(command, step) if command
+                          else _reproduce(step, batch_size, seed, threads, recipe)),
         },
         "weights": {"file": rec["file"], "dtype": "float16", "layout": "CondConvGenerator state_dict (official keys)",
                     "sha256": rec["sha256"], "bytes": rec["bytes"], "parameters": n_params},

@@ -72,8 +72,8 @@ RECIPE: dict[str, Any] = {
     "class_balancing": True,
     "dontcare_class0": True,
     # the generator (official layout, 6 blocks; 32x64 output from a 1x2 start)
-    "channels_G": 16,
-    "spade_hidden": 64,
+    "channels_G": 8,
+    "spade_hidden": 32,
     "z_dim": 64,
     "param_free_norm": "syncbatch",
     # the discriminator (official: channels [128,128,256,256,512,512], 6 levels)

@@ -41,7 +41,8 @@ run stopped by ``time_limit_s`` at step k equals a run with ``steps=k``.
 
 from __future__ import annotations
 
-import json
+from semcom_bench.training.provenance import reproduce_command
+
 import shlex
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -301,7 +302,7 @@ def export_generator(trainer: SmisTrainer, folder: str | Path, record: dict[str,
 
 def train_smis(*, steps: int, batch_size: int = 16, seed: int = 0, threads: int | None = 1, time_limit_s: float | None = None,
                out: str | Path = "semcom-train/smis", export: bool = False, log: Callable[[str], None] = print,
-               workers: int = 1, data_cache: str | Path | None = None, **recipe: Any) -> dict[str, Any]:
+               workers: int = 1, data_cache: str | Path | None = None, command: str | None = None, **recipe: Any) -> dict[str, Any]:
     """Train the embedded SMIS generator; write it to ``out`` (and to the package assets when ``export``).
 
     Args:
@@ -358,8 +359,9 @@ def train_smis(*, steps: int, batch_size: int = 16, seed: int = 0, threads: int 
     provenance = {"git_commit": run["git_commit"], "versions": run["versions"], "device": run["device_name"],
                   "date": run["date"], "seconds": round(seconds, 1), "steps_done": done, "stopped_early": stopped_early,
                   "seconds_per_step": round(seconds / max(done, 1), 3),
-                  "reproduce": "python -c " + shlex.quote("from semcom_bench_baselines.smis.training import train_smis; "
-                                                          + call),
+                  "reproduce": (reproduce_command(command, done) if command else
+                                "python -c " + shlex.quote("from semcom_bench_baselines.smis.training import train_smis; "
+                                                           + call)),
                   "final_losses": history[-1] if history else {}}
     out = Path(out)
     info = export_generator(trainer, out, record, provenance)

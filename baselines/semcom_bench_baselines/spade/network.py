@@ -65,11 +65,14 @@ class SpadeOptions:
     aspect_ratio: float = 2.0
     norm_G: str = "spectralspadesyncbatch3x3"
     norm_E: str = "spectralinstance"
+    #: hidden channels of every SPADE's shared MLP: 128 in the official code (fixed there); smaller
+    #: only for the embedded CPU network
+    spade_hidden: int = 128
 
     def __post_init__(self) -> None:
         if self.num_upsampling_layers not in _UPSAMPLING:
             raise UserError(f"SPADE num_upsampling_layers {self.num_upsampling_layers!r} is not one of normal, more, most")
-        for name in ("label_nc", "ngf", "z_dim", "crop_size"):
+        for name in ("label_nc", "ngf", "z_dim", "crop_size", "spade_hidden"):
             if int(getattr(self, name)) < 1:
                 raise UserError(f"SPADE {name} must be a positive integer, not {getattr(self, name)!r}")
         if self.ngf % 2 and self.num_upsampling_layers == "most":
@@ -141,7 +144,8 @@ class SPADE(nn.Module):
         kernel_size: of the three convolutions (3 in ``spade...3x3``).
     """
 
-    def __init__(self, norm_nc: int, label_nc: int, param_free: str = "syncbatch", kernel_size: int = 3) -> None:
+    def __init__(self, norm_nc: int, label_nc: int, param_free: str = "syncbatch", kernel_size: int = 3,
+                 nhidden: int = 128) -> None:
         super().__init__()
         if param_free == "instance":
             self.param_free_norm: nn.Module = nn.InstanceNorm2d(norm_nc, affine=False)
@@ -149,7 +153,6 @@ class SPADE(nn.Module):
             self.param_free_norm = nn.BatchNorm2d(norm_nc, affine=False)
         else:
             raise ValueError(f"param-free norm {param_free!r} is not one of {_PARAM_FREE}")
-        nhidden = 128  # fixed in the official code
         pw = kernel_size // 2
         self.mlp_shared = nn.Sequential(nn.Conv2d(label_nc, nhidden, kernel_size, padding=pw), nn.ReLU())
         self.mlp_gamma = nn.Conv2d(nhidden, norm_nc, kernel_size, padding=pw)
@@ -181,10 +184,10 @@ class SPADEResnetBlock(nn.Module):
         if self.learned_shortcut:
             self.conv_s = wrap(nn.Conv2d(fin, fout, kernel_size=1, bias=False))
         nc = options.semantic_nc
-        self.norm_0 = SPADE(fin, nc, param_free, ks)
-        self.norm_1 = SPADE(fmiddle, nc, param_free, ks)
+        self.norm_0 = SPADE(fin, nc, param_free, ks, options.spade_hidden)
+        self.norm_1 = SPADE(fmiddle, nc, param_free, ks, options.spade_hidden)
         if self.learned_shortcut:
-            self.norm_s = SPADE(fin, nc, param_free, ks)
+            self.norm_s = SPADE(fin, nc, param_free, ks, options.spade_hidden)
 
     def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
         """``x`` (B, fin, h, w), ``seg`` (B, semantic_nc, H, W) -> (B, fout, h, w)."""

@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from semcom_bench.errors import UserError
@@ -66,6 +65,7 @@ SIZE = (32, 64)
 RECIPE: dict[str, Any] = {
     # generator (SpadeOptions)
     "ngf": 8,
+    "spade_hidden": 32,
     "norm_G": "spectralspadesyncbatch3x3",
     "num_upsampling_layers": "normal",
     "crop_size": 64,
@@ -105,7 +105,7 @@ def embedded_options(**recipe: Any) -> SpadeOptions:
     r = {**RECIPE, **recipe}
     return SpadeOptions(label_nc=LABEL_NC, contain_dontcare_label=False, no_instance=False, ngf=int(r["ngf"]),
                         use_vae=False, num_upsampling_layers=r["num_upsampling_layers"], crop_size=int(r["crop_size"]),
-                        aspect_ratio=float(r["aspect_ratio"]), norm_G=r["norm_G"])
+                        aspect_ratio=float(r["aspect_ratio"]), norm_G=r["norm_G"], spade_hidden=int(r["spade_hidden"]))
 
 
 def data_spec(size: int = 10000, seed: int = 0) -> dict[str, Any]:
