@@ -82,7 +82,7 @@ class SmisRecipe:
         betas: Adam betas (TTUR: (0, 0.9)).
         lambda_feat, lambda_kld, lambda_vgg: loss weights (official 10, 0.05, 10; VGG off here).
         vgg_weights: a local torchvision ``vgg19`` state dict to enable the VGG loss.
-        ndf, n_layers_D, num_D, norm_D: discriminator (official 64, 4, 2, spectralinstance).
+        ndf, n_layers_D, num_D, norm_D: discriminator (official 64, 4, 2, spectralinstance; ndf 32 here, for the CPU).
         nef: encoder width, a multiple of 34 (official 350 = 10 per class; here 4 per class).
         norm_E: encoder norm (official spectralinstance).
         init_gain: xavier-normal gain of every convolution (official 0.02).
@@ -99,7 +99,7 @@ class SmisRecipe:
     lambda_kld: float = 0.05
     lambda_vgg: float = 0.0
     vgg_weights: str | None = None
-    ndf: int = 64
+    ndf: int = 32
     n_layers_D: int = 4
     num_D: int = 2
     norm_D: str = "spectralinstance"

@@ -18,7 +18,8 @@ from semcom_bench.registry import methods
 from semcom_bench_baselines.gan import GanReceiver, embedded_weights
 from semcom_bench_baselines.spade.network import SPADEGenerator, SpadeOptions, load_official
 
-EMBEDDED = embedded_weights("spade", "SPADE generator trained on synthetic-streets maps (34 classes + edges, 32x64)")
+EMBEDDED = embedded_weights("spade", "SPADE generator trained on synthetic-streets maps (34 classes + edges, 32x64)",
+                            sha256="68a3629dd2fa482d6adfbdaa5b22aae043d11233763514c511dbb3c0faef932f")
 
 
 class SpadeReceiver(GanReceiver):
