@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
+from semcom_bench_baselines.checkpoints import key_misfit
 from semcom_bench.errors import UserError
 
 __all__ = [
@@ -491,15 +492,7 @@ def _hint(keys: list[str], encoder: bool) -> str:
 def _fit(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path, what: str, encoder: bool) -> None:
     """Strict load of ``state`` into ``model``; any misfit is one UserError line."""
     own = model.state_dict()
-    # A file written before PyTorch's spectral norm stored ``weight_v`` holds ``<conv>.weight``
-    # (the normalised weight) instead; torch's own load hook turns that into ``weight_v``, so
-    # that pair is not a misfit. Every other key must be present on both sides.
-    def old_sn(conv: str) -> bool:
-        return conv + "weight_orig" in own and conv + "weight" in state and conv + "weight_v" not in state
-
-    missing = [k for k in own if k not in state and not (k.endswith(".weight_v") and old_sn(k[:-len("weight_v")]))]
-    unexpected = [k for k in state if k not in own and not (k.endswith(".weight") and old_sn(k[:-len("weight")]))]
-    mismatched = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    missing, unexpected, mismatched = key_misfit(own, state)
 
     def first(keys: list[str]) -> str:
         return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
+from semcom_bench_baselines.checkpoints import key_misfit
 from semcom_bench.errors import MissingWeightsError, UserError
 
 #: where the official pretrained checkpoints are published (boschresearch/OASIS README)
@@ -300,12 +301,8 @@ def _first(keys: list[str], n: int = 3) -> str:
 def _mismatch(model: nn.Module, state: Mapping[str, torch.Tensor]) -> str:
     """One line naming the first missing, unexpected and mis-shaped keys of ``state``."""
     own = model.state_dict()
-    # a file saved before spectral norm stored ``weight_v`` is completed by torch's load hook
-    missing = [k for k in own if k not in state
-               and not (k.endswith("_v") and k[:-2] + "_orig" in state and k[:-2] in state)]
-    unexpected = [k for k in state if k not in own and k + "_orig" not in own]
-    shapes = [f"{k} {tuple(state[k].shape)} in the file vs {tuple(v.shape)} here" for k, v in own.items()
-              if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    missing, unexpected, mismatched = key_misfit(own, state)
+    shapes = [f"{k} {tuple(state[k].shape)} in the file vs {tuple(own[k].shape)} here" for k in mismatched]
     parts = []
     if missing:
         parts.append(f"missing keys {_first(missing)}")

@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
+from semcom_bench_baselines.checkpoints import key_misfit
 from semcom_bench.errors import MissingWeightsError, UserError
 
 #: latent channels per semantic class (a constant of the official code: ``semantic_nc * 8``)
@@ -349,14 +350,7 @@ def load_official(path: str | Path, options: SmisOptions | None = None) -> SmisG
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UserError(f"{path} does not hold a state dict of tensors (expected the official latest_net_G.pth)")
     model = SmisGenerator(options)
-    expected = set(model.state_dict())
-    missing = [k for k in model.state_dict() if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    # spectral norm's load hook rebuilds a weight_v that files from old PyTorch versions lack
-    # (from the normalised ``weight`` those files hold instead)
-    old_style = {k[:-2] for k in missing if k.endswith(".weight_v") and k[:-1] + "orig" in state and k[:-2] in state}
-    missing = [k for k in missing if k[:-2] not in old_style]
-    unexpected = [k for k in unexpected if k not in old_style]
+    missing, unexpected, _ = key_misfit(model.state_dict(), state)
     if missing or unexpected:
         parts = ([f"missing {_first(missing)}"] if missing else []) + ([f"unexpected {_first(unexpected)}"] if unexpected else [])
         raise UserError(f"{path} is not an SMIS Cityscapes generator for {_describe(options)}: {'; '.join(parts)}; "

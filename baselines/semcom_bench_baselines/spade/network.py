@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
+from semcom_bench_baselines.checkpoints import key_misfit
 from semcom_bench.errors import MissingWeightsError, UserError
 
 _UPSAMPLING = {"normal": 5, "more": 6, "most": 7}
@@ -462,18 +463,14 @@ def _load_strict(net: nn.Module, path: str | Path, label: str, options: SpadeOpt
     ``weight_u``, so those keys are not reported.
     """
     state = _read_state_dict(path, label)
-    found = {k: tuple(v.shape) for k, v in state.items()}
     try:
         net.load_state_dict(state, strict=True)
         return
     except RuntimeError:
         pass
+    missing, unexpected, shapes = (set(keys) for keys in key_misfit(net.state_dict(), state))
     expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-    rebuilt = {k[: -len("_orig")] for k in found if k.endswith(".weight_orig")
-               if all(k[: -len("_orig")] + s in found for s in ("", "_u"))}
-    missing = {k for k in expected if k not in found and k.removesuffix("_v") not in rebuilt}
-    unexpected = {k for k in found if k not in expected and k not in rebuilt}
-    shapes = {k for k in expected if k in found and found[k] != expected[k]}
+    found = {k: tuple(v.shape) for k, v in state.items()}
     parts = []
     if missing:
         parts.append(f"missing {_keys(missing)}")
