@@ -11,6 +11,7 @@ from semcom_bench.errors import UserError
 GRIDS: dict[str, tuple[tuple[float, ...], str]] = {
     "psnr": ((100.0, 30.0, 20.0, 15.0, 10.0, 5.0, 1.0), "PSNR grid of the first paper (100 = noiseless)"),
     "snr": ((0.0, 3.0, 6.0, 9.0, 12.0), "SNR grid of the third paper (dB)"),
+    "jscc": ((0.0, 5.0, 10.0, 15.0, 20.0), "SNR grid of the JSCC comparisons, DeepJSCC and CDDM (dB)"),
 }
 
 #: the range every SNR value must lie in (dB)

@@ -84,6 +84,8 @@ def test_grids():
     assert resolve_grid("psnr", None) == ("psnr", GRIDS["psnr"][0])
     assert set(GRIDS["psnr"][0]) == {1, 5, 10, 15, 20, 30, 100}
     assert GRIDS["snr"][0] == (0, 3, 6, 9, 12)
+    assert GRIDS["jscc"][0] == (0, 5, 10, 15, 20)
+    assert resolve_grid("jscc", None) == ("jscc", GRIDS["jscc"][0])
     assert parse_values("0:20:5") == (0, 5, 10, 15, 20)
     assert parse_values("1, 2.5") == (1, 2.5)
     assert resolve_grid(None, "3,4") == ("custom", (3.0, 4.0))
