@@ -280,6 +280,7 @@ def provenance(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any
         "limited": summary["limited"],
         "counts": {**summary["counts"], **summary.get("integrity", {})},
         "timings": summary["timings"],
+        "profile": summary.get("profile"),
         "skipped_metrics": summary["skipped"],
         "versions": versions(),
         "git": summary.get("git", git_hash()),

@@ -46,6 +46,7 @@ from semcom_bench.hashing import hash_obj, seed_from_key
 from semcom_bench.components import RunContext
 from semcom_bench.methods.base import Delivery, Method, Payload
 from semcom_bench.metrics.base import Metric, Scored
+from semcom_bench.profiling import profiling, stage
 from semcom_bench.specs import Spec
 
 
@@ -205,7 +206,8 @@ def generate(
     units: list[BatchUnit] = []
     for cell in cells:
         keys = [cell.image_key(s) for s in samples]
-        status = [cache.check_image(k, upgrade=True) for k in keys]
+        with stage("generate/cache-check", len(keys)):
+            status = [cache.check_image(k, upgrade=True) for k in keys]
         counts["cached"] += status.count(OK)
         tally["corrupt"] += status.count(CORRUPT)
         for part in _slices(len(samples), batch_size):
@@ -237,9 +239,11 @@ def _local_executor() -> Any:
 
 def transmit(cell: Cell, batch: list[Sample]) -> tuple[list[Payload], list[Delivery]]:
     """Send ``batch`` through the cell's sender and channel: (payloads, what the receiver gets)."""
-    payloads = cell.method.transmit_batch(batch, [cell.sender_stream(s) for s in batch])
-    deliveries = [Delivery(cell.channel(p.symbols, cell.snr_db, cell.channel_stream(s), payload_scale=p.scale), p.side)
-                  for s, p in zip(batch, payloads)]
+    with stage(f"generate/transmit {cell.method_spec.label}", len(batch)):
+        payloads = cell.method.transmit_batch(batch, [cell.sender_stream(s) for s in batch])
+    with stage(f"generate/channel {cell.channel_spec.label}", len(batch)):
+        deliveries = [Delivery(cell.channel(p.symbols, cell.snr_db, cell.channel_stream(s), payload_scale=p.scale), p.side)
+                      for s, p in zip(batch, payloads)]
     return payloads, deliveries
 
 
@@ -254,7 +258,8 @@ def generate_batch(unit: BatchUnit, cache: Cache, tally: dict[str, int]) -> int:
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     payloads, deliveries = transmit(cell, batch)
-    images = cell.method.receive_batch(deliveries, [cell.receiver_stream(s) for s in batch])
+    with stage(f"generate/receive {cell.method_spec.label}", len(batch)):
+        images = cell.method.receive_batch(deliveries, [cell.receiver_stream(s) for s in batch])
     seconds = (time.perf_counter() - start) / len(batch)
     gpu_peak = torch.cuda.max_memory_allocated() / 2**20 if on_gpu else None
     threads = torch.get_num_threads()
@@ -281,7 +286,8 @@ def generate_batch(unit: BatchUnit, cache: Cache, tally: dict[str, int]) -> int:
             "batch": [part.start, part.stop],
             "tool_version": __version__,
         }
-        cache.put_image(key, img, record)
+        with stage("generate/cache-write"):
+            cache.put_image(key, img, record)
         written += 1
     return written
 
@@ -338,7 +344,8 @@ def score(
     units: list[ScoreUnit] = []
     for cell in cells:
         keys = [cell.image_key(s) for s in samples]
-        pngs = [_cached_png_hash(cache, k) for k in keys] if active else []
+        with stage("score/cache-read", len(keys) if active else 0):
+            pngs = [_cached_png_hash(cache, k) for k in keys] if active else []
         for spec, metric in active:
             units.append(ScoreUnit(cell, spec, metric, samples, [s.key for s in samples], keys, pngs))
     with progress("scoring", len(units)) as bar:
@@ -375,22 +382,29 @@ def score_unit(unit: ScoreUnit, cache: Cache, batch_size: int, tally: dict[str, 
     if metric.level == "set":
         vkey = hash_obj({**ident, "images": sorted(keys)})
         images = images_sha256([h for _, h in sorted(zip(keys, pngs))])
-        values = _load_values(cache, vkey, images, tally)
+        with stage("score/cache-read"):
+            values = _load_values(cache, vkey, images, tally)
         if values is None:
-            items = [_scored(cache, samples[i], k) for i, k in enumerate(keys)]
-            values = metric.score_set(items)
+            with stage("score/cache-read", len(keys)):
+                items = [_scored(cache, samples[i], k) for i, k in enumerate(keys)]
+            with stage(f"score/{label}", len(keys)):
+                values = metric.score_set(items)
             cache.put_values(vkey, values, images)
         for out, v in _ordered(metric, values):
             rows.append({**base, "sample": None, "image_key": None, "metric": label, "output": out,
                          "value": v, "lower_better": metric.outputs[out], "level": "set"})
         return rows
     vkeys = [hash_obj({**ident, "image": k}) for k in keys]
-    got = [_load_values(cache, vk, h, tally) for vk, h in zip(vkeys, pngs)]
+    with stage("score/cache-read", len(keys)):
+        got = [_load_values(cache, vk, h, tally) for vk, h in zip(vkeys, pngs)]
     for part in _slices(len(keys), batch_size):
         if all(got[i] is not None for i in part):
             continue
-        items = [_scored(cache, samples[i], keys[i]) for i in part]
-        for i, values in zip(part, metric.score(items)):
+        with stage("score/cache-read", len(part)):
+            items = [_scored(cache, samples[i], keys[i]) for i in part]
+        with stage(f"score/{label}", len(part)):
+            scored = metric.score(items)
+        for i, values in zip(part, scored):
             if got[i] is None:
                 cache.put_values(vkeys[i], values, pngs[i])
                 got[i] = values
@@ -438,17 +452,19 @@ def run_matrix(config: RunConfig, progress: ProgressFactory = _null_progress, ex
     if not samples:
         raise UserError(f"data set {config.dataset.label} has no samples")
     cells = expand_cells(config, methods, channels)
-    t0 = time.perf_counter()
-    counts = generate(cells, samples, cache, config.batch_size, progress, tally, executor)
-    t1 = time.perf_counter()
-    rows, skipped = score(cells, samples, metrics, cache, config.batch_size, progress, tally, executor)
-    t2 = time.perf_counter()
+    with profiling() as profile:
+        t0 = time.perf_counter()
+        counts = generate(cells, samples, cache, config.batch_size, progress, tally, executor)
+        t1 = time.perf_counter()
+        rows, skipped = score(cells, samples, metrics, cache, config.batch_size, progress, tally, executor)
+        t2 = time.perf_counter()
     return {
         "rows": rows,
         "skipped": skipped,
         "counts": counts,
         "integrity": tally,
         "timings": {"generate_s": t1 - t0, "score_s": t2 - t1},
+        "profile": {**profile.to_dict(), "executor": getattr(executor, "name", "local")},
         "dataset": dataset.describe(),
         "num_samples": len(samples),
         "limited": config.limit is not None and config.limit < len(dataset),

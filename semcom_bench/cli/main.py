@@ -53,6 +53,7 @@ def _root(
     semcom-bench run --values 0:20:2 --metrics psnr,ssim
     semcom-bench run --metrics "miou(evaluator=embedded),psnr" --limit 8
     semcom-bench run --config paper.toml --out results/paper
+    semcom-bench run --limit 4 --profile
     semcom-bench run --config paper.toml --executor ray --address auto --device cuda --threads 4
 """)
 def run(
@@ -72,6 +73,7 @@ def run(
     threads: Optional[int] = typer.Option(None, help="Torch CPU threads (with --executor ray: of every task, and the CPUs each task asks for). Default: all cores."),
     executor: Optional[str] = typer.Option(None, help="Where the work runs: local (this process) or ray (Ray tasks, with identical results; needs pip install 'semcom-bench[ray]'). Default: local."),
     address: Optional[str] = typer.Option(None, help="With --executor ray: the Ray cluster to join (auto: the one started here with 'ray start'). Default: start a local Ray instance."),
+    profile: bool = typer.Option(False, "--profile", help="Print the seconds spent per stage (transmit, channel, receive per method, each metric, cache I/O) and images per second; always saved in provenance.json."),
 ) -> None:
     """Run a matrix of methods x channels x SNR values, resuming from the cache."""
     from rich.markup import escape
@@ -119,6 +121,13 @@ def run(
             f"the cached ones were kept", highlight=False, soft_wrap=True)
     if fixed.get("temp_removed"):
         say(f"cache: removed {fixed['temp_removed']} temporary file(s) left by an interrupted run")
+    if profile:
+        from semcom_bench.profiling import render as render_profile
+
+        where = ("" if summary["profile"]["executor"] == "local"
+                 else " (stages run in Ray workers are not seen: profile with --executor local)")
+        err_console.print(f"[bold]profile[/] of this process{where}:", highlight=False)
+        out_console.print(escape(render_profile(summary["profile"])), highlight=False, soft_wrap=True)
     say(f"results: {cfg.out / 'results.parquet'} (and results.csv, provenance.json; run folder {summary['run_dir']})")
     say(f"next: semcom-bench report --out {cfg.out} --format latex")
 

@@ -106,3 +106,11 @@ def test_list_shows_metadata():
     assert res.exit_code == 0
     for needle in ("full-image", "awgn", "psnr", "lower_better=False", "synthetic-streets", "grids"):
         assert needle in res.output
+
+
+def test_run_profile_prints_the_stages(tmp_path):
+    res = _run("run", "--dataset", "test-fake", "--methods", "full-image", "--values", "10", "--metrics", "psnr",
+               "--limit", "2", "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "c"), "--profile")
+    assert res.exit_code == 0, res.output
+    for needle in ("generate/transmit full-image", "generate/receive full-image", "score/psnr", "total profiled"):
+        assert needle in res.output, res.output
