@@ -228,7 +228,7 @@ EMBEDDED: dict[tuple[int, float], Embedded] = {
         _declare(16, 10.0, None),
         _declare(16, 13.0, None),
         _declare(8, 10.0, None),
-        _declare(8, 13.0, None),
+        _declare(8, 13.0, "7b323ca24dbca3498380763e1858f6dfedc67239921e13f98ee97e13830ed516"),
     )
 }
 
