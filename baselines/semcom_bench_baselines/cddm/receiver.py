@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from semcom_bench.bandwidth import parse_ratio, ratio_text
 from semcom_bench.channels.equalizers import unbiased_estimate
 from semcom_bench.components import Annotated, Doc, Literal, RunContext
 from semcom_bench.data.base import Sample
@@ -96,17 +97,6 @@ def shipped_files() -> dict[tuple[Fraction, str, float], WeightFile]:
     return out
 
 
-def parse_ratio(value: Any) -> Fraction:
-    """``"1/12"``, ``0.0833`` or ``Fraction`` -> Fraction (limited to denominators <= 1536)."""
-    try:
-        r = Fraction(str(value).strip()).limit_denominator(1536)
-    except (ValueError, ZeroDivisionError):
-        raise UserError(f"parameter ratio of method 'cddm' must be a bandwidth ratio k/n such as 1/12, got {value!r}") from None
-    if not 0 < r <= 1:
-        raise UserError(f"parameter ratio of method 'cddm' must be in (0, 1], got {value!r}")
-    return r
-
-
 def _listing(keys: list[tuple[Fraction, str, float]]) -> str:
     return ", ".join(f"ratio={r} {ch} snr_train={_num(s)}" for r, ch, s in sorted(keys, key=lambda k: (k[0], k[1], k[2])))
 
@@ -151,8 +141,10 @@ class Backbone:
         encoder: (B, 3, H, W) in [0, 1] -> (B, C, H/d, W/d) latent (before power normalisation).
         decoder: (B, C, H/d, W/d) -> (B, 3, H, W) (clamped to [0, 1] by the receiver).
         C: latent channels; d = ``downsampling``.
-        multiple: image sides must be multiples of this (the receiver pads to it).
+        multiple: image sides must be multiples of this (the sender pads the image to it).
         packing: ``pairs`` or ``height`` (:func:`pack`).
+        scaled_decoder: the decoder takes the latent at the encoder's scale (official: ``× √pwr``);
+            otherwise the unit-power latent as the channel carries it (deepjscc).
         files: the weight files, for the checkpoint hash.
         label: for messages.
     """
@@ -163,30 +155,14 @@ class Backbone:
     downsampling: int
     multiple: int
     packing: str
+    scaled_decoder: bool
     files: tuple[str, ...]
     label: str
 
 
-def padded_size(H: int, W: int, backbone: Backbone, unet_factor: int) -> tuple[int, int]:
-    """The smallest (H', W') >= (H, W) that the encoder and the denoiser take.
-
-    The encoder needs multiples of ``backbone.multiple``; the denoiser runs on (C, 2h, w) with
-    h = H'/d, w = W'/d, both multiples of ``unet_factor``.
-    """
-    d = backbone.downsampling
-
-    def ok_h(x: int) -> bool:
-        return x % backbone.multiple == 0 and x % d == 0 and (2 * (x // d)) % unet_factor == 0
-
-    def ok_w(x: int) -> bool:
-        return x % backbone.multiple == 0 and x % d == 0 and (x // d) % unet_factor == 0
-
-    Hp, Wp = H, W
-    while not ok_h(Hp):
-        Hp += 1
-    while not ok_w(Wp):
-        Wp += 1
-    return Hp, Wp
+def padded_size(H: int, W: int, multiple: int) -> tuple[int, int]:
+    """The smallest multiples of ``multiple`` at least (H, W)."""
+    return -(-H // multiple) * multiple, -(-W // multiple) * multiple
 
 
 @lru_cache(maxsize=8)
@@ -198,7 +174,7 @@ def _embedded_backbone(C: int, snr_train: float, device: str) -> Backbone:
                         "installation lacks; pass weights=FOLDER of official CDDM files") from None
     encoder, decoder, info = load_embedded(C, snr_train)
     files = tuple(str(f) for f in _info_files(info))
-    return Backbone(encoder.to(device).eval(), decoder.to(device).eval(), C, 4, 4, "pairs", files,
+    return Backbone(encoder.to(device).eval(), decoder.to(device).eval(), C, 4, 4, "pairs", False, files,
                     f"deepjscc c={C} snr_train={_num(snr_train)}")
 
 
@@ -244,7 +220,7 @@ def _official_backbone(encoder: str, decoder: str, config_json: str, device: str
     official.load_strict(enc, official.load_state(encoder, "encoder"), "encoder", encoder, layout)
     official.load_strict(dec, official.load_state(decoder, "decoder"), "decoder", decoder, layout)
     return Backbone(enc.encoder.to(device).eval(), dec.decoder.to(device).eval(), config.C, config.downsampling,
-                    config.multiple(), "height", (encoder, decoder), f"official Swin JSCC {layout}")
+                    config.multiple(), "height", True, (encoder, decoder), f"official Swin JSCC {layout}")
 
 
 @lru_cache(maxsize=8)
@@ -280,7 +256,14 @@ class LatentSide:
 
 
 class LatentSender(Sender):
-    """(H, W, 3) uint8 -> [0, 1] -> (edge-padded) JSCC encoder -> per-image unit-power symbols."""
+    """(H, W, 3) uint8 -> [0, 1] -> JSCC encoder -> per-image unit-power symbols (see the module docstring).
+
+    Embedded (``pairs``): images of one shape are encoded as one batch, normalised with deepjscc's
+    :func:`~semcom_bench_baselines.deepjscc.network.normalise` and paired by
+    :func:`~semcom_bench.symbols.to_symbols`, exactly as the ``deepjscc`` sender does, so in one run
+    both methods send the same symbols. Official (``height``): one image at a time, edge-padded to
+    the Swin encoder's multiple (the padding is sent too), the official packing.
+    """
 
     name = "jscc-latent"
     version = "1"
@@ -292,30 +275,49 @@ class LatentSender(Sender):
         return self.method.sender_settings()
 
     def transmit_batch(self, samples: list[Sample], rngs: list[torch.Generator]) -> list[Payload]:
-        backbone, factor = self.method.backbone(), self.method.unet_factor()
+        backbone = self.method.backbone()
         dev = next(backbone.encoder.parameters()).device
-        out = []
-        for sample in samples:  # one image at a time: sizes may differ, and the encoder is cheap
-            H, W = sample.image.shape[:2]
-            Hp, Wp = padded_size(H, W, backbone, factor)
-            x = torch.from_numpy(sample.image.astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(dev)
-            if (Hp, Wp) != (H, W):
-                x = F.pad(x, (0, Wp - W, 0, Hp - H), mode="replicate")
-            with torch.no_grad():
-                z = backbone.encoder(x)[0].float().cpu()
-            symbols, scale = pack(z, backbone.packing)
-            side = LatentSide(tuple(int(d) for d in sample.image.shape), tuple(int(d) for d in z.shape), float(scale))
-            out.append(Payload(symbols, source_bits=8 * sample.image.size, side_bits=LatentSide.bits, side=side,
-                               scale=float(scale)))
-        return out
+        out: list[Payload | None] = [None] * len(samples)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, sample in enumerate(samples):
+            groups.setdefault(tuple(int(d) for d in sample.image.shape), []).append(i)
+        for shape, idx in groups.items():
+            H, W = shape[:2]
+            if backbone.packing == "pairs":
+                if H % backbone.multiple or W % backbone.multiple:
+                    raise UserError(f"method cddm with the embedded deepjscc JSCC needs image height and width divisible "
+                                    f"by {backbone.multiple}, got {H}x{W}; resize the data set (e.g. height=64, width=128)")
+                from semcom_bench_baselines.deepjscc.network import normalise
+
+                x = torch.from_numpy(np.stack([samples[i].image for i in idx])).to(dev).permute(0, 3, 1, 2).float() / 255.0
+                with torch.no_grad():
+                    z, scales = normalise(backbone.encoder(x))
+                for j, i in enumerate(idx):
+                    symbols, rest = to_symbols(z[j].cpu())
+                    scale = float(scales[j]) * rest
+                    out[i] = Payload(symbols, source_bits=8 * int(samples[i].image.size), side_bits=LatentSide.bits,
+                                     side=LatentSide(shape, tuple(int(d) for d in z.shape[1:]), scale), scale=scale)
+                continue
+            Hp, Wp = padded_size(H, W, backbone.multiple)
+            for i in idx:
+                x = torch.from_numpy(samples[i].image.astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(dev)
+                if (Hp, Wp) != (H, W):
+                    x = F.pad(x, (0, Wp - W, 0, Hp - H), mode="replicate")
+                with torch.no_grad():
+                    z = backbone.encoder(x)[0].float().cpu()
+                symbols, scale = pack(z, backbone.packing)
+                out[i] = Payload(symbols, source_bits=8 * int(samples[i].image.size), side_bits=LatentSide.bits,
+                                 side=LatentSide(shape, tuple(int(d) for d in z.shape), float(scale)), scale=float(scale))
+        return out  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------------------------
 # the method
 # --------------------------------------------------------------------------------------------
 
-Ratio = Annotated[str | None, Doc("bandwidth ratio k/n (complex channel uses per real image value), e.g. 1/12; "
-                                  "embedded: 1/12 (default) or 1/6; with weights: that of the files' C")]
+Ratio = Annotated[str | None, Doc("bandwidth ratio k/n (complex channel uses per real source dimension 3·H·W), "
+                                  "as 1/12 or 0.0833; embedded: 1/12 (default) or 1/6; with weights: that of the "
+                                  "files' C")]
 SnrTrain = Annotated[float | None, Doc("training SNR (dB) of the JSCC and the denoiser; default 13 (official: trained "
                                        "3 dB above the 10 dB test point)")]
 Convention = Annotated[Literal["paper", "official"], Doc(
@@ -357,7 +359,8 @@ class Cddm(Method):
     # --- which files ------------------------------------------------------------------------
 
     def _embedded_plan(self) -> dict[str, Any]:
-        ratio = parse_ratio(self.ratio) if self.ratio is not None else Fraction(1, 12)
+        ratio = parse_ratio(self.ratio, "method 'cddm'") if self.ratio is not None else Fraction(1, 12)
+        self.ratio = ratio_text(ratio)
         snr = float(self.snr_train) if self.snr_train is not None else 13.0
         C = ratio * DEEPJSCC_PER_RATIO
         present = shipped_files()
@@ -391,7 +394,7 @@ class Cddm(Method):
         Cs = sorted({f.C for f in den})
         opts = self._read_options()
         if self.ratio is not None:
-            ratio = parse_ratio(self.ratio)
+            ratio = parse_ratio(self.ratio, "method 'cddm'")
             match = [c for c in Cs if abs(self._files_ratio(files, c, opts) - float(ratio)) < 1e-9]
             if not match:
                 raise UserError(f"{where} has no CDDM files for ratio={ratio} at snr_train={_num(snr)} (their k/n: "
@@ -484,13 +487,6 @@ class Cddm(Method):
         except TypeError as exc:
             raise UserError(f"options file {self.options}: its unet entry does not fit UNetConfig ({exc})") from None
 
-    def unet_factor(self) -> int:
-        config = self.unet_config()
-        if config is None:
-            path = next(iter(self._plan["denoisers"].values()))
-            config = _embedded_unet(path, self.device).config
-        return 2 ** (len(config.ch_mult) - 1)
-
     def denoiser(self, kind: str) -> UNet:
         """The denoiser for symbols received over ``kind`` (awgn or rayleigh); a one-line error if none."""
         plan = self._plan
@@ -544,24 +540,26 @@ class Cddm(Method):
         prepared = []
         for i, d in enumerate(deliveries):
             kind, y, habs, state = self._received(d, backbone.packing)
-            prepared.append((kind, y, habs, state))
+            prepared.append((y, habs))
             groups.setdefault((kind, float(state.snr_db), float(state.noise_power), tuple(y.shape)), []).append(i)
         outs: list[np.ndarray | None] = [None] * len(deliveries)
-        for (kind, snr_db, no, _), idx in groups.items():
+        dec_dev = next(backbone.decoder.parameters()).device
+        for (kind, snr_db, no, shape), idx in groups.items():
             net = self.denoiser(kind)
             dev = next(net.parameters()).device
-            y = torch.stack([prepared[i][1] for i in idx]).to(dev)
-            habs = None if kind == "awgn" else torch.stack([prepared[i][2] for i in idx]).to(dev)
+            y = torch.stack([prepared[i][0] for i in idx]).to(dev)
+            habs = None if kind == "awgn" else torch.stack([prepared[i][1] for i in idx]).to(dev)
             with torch.no_grad():
                 x, cond, eps_scale = prepare(y, habs, snr_db, no, self.convention)
-                z = reverse(net, x, cond, eps_scale, self.steps(snr_db))
-                scale = torch.tensor([deliveries[i].side.scale for i in idx], dtype=z.dtype, device=dev)
-                images = backbone.decoder((z * scale[:, None, None, None]).to(next(backbone.decoder.parameters()).device))
-            images = images.float().clamp(0.0, 1.0)
+                x, cond, eps_scale = (_pad_latent(t, 2 ** (len(net.config.ch_mult) - 1)) for t in (x, cond, eps_scale))
+                z = reverse(net, x, cond, eps_scale, self.steps(snr_db))[..., : shape[1], : shape[2]]
+                if backbone.scaled_decoder:
+                    z = z * torch.tensor([deliveries[i].side.scale for i in idx], dtype=z.dtype, device=dev)[:, None, None, None]
+                images = backbone.decoder(z.to(dec_dev)).float().clamp(0.0, 1.0)
             for j, i in enumerate(idx):
                 H, W = deliveries[i].side.shape[:2]
-                img = images[j, :, :H, :W]
-                outs[i] = (img * 255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+                outs[i] = np.ascontiguousarray(
+                    (images[j, :, :H, :W] * 255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy())
         return outs  # type: ignore[return-value]
 
     def _received(self, d: Delivery, packing: str) -> tuple[str, torch.Tensor, torch.Tensor | None, Any]:
@@ -581,5 +579,19 @@ class Cddm(Method):
         return "rayleigh", y, hmap, state
 
 
-__all__ = ["Cddm", "LatentSender", "LatentSide", "Backbone", "pack", "unpack", "padded_size", "parse_ratio",
+def _pad_latent(t: torch.Tensor | float, factor: int) -> torch.Tensor | float:
+    """(B, C, h, w) edge-padded so that 2h and w are multiples of ``factor`` (the denoiser's input is (C, 2h, w))."""
+    if not isinstance(t, torch.Tensor):
+        return t
+    h, w = t.shape[-2:]
+    hp = -(-2 * h // factor) * factor // 2 if (2 * h) % factor else h
+    while (2 * hp) % factor:
+        hp += 1
+    wp = -(-w // factor) * factor
+    if (hp, wp) == (h, w):
+        return t
+    return F.pad(t, (0, wp - w, 0, hp - h), mode="replicate")
+
+
+__all__ = ["Cddm", "LatentSender", "LatentSide", "Backbone", "pack", "unpack", "padded_size",
            "embedded_name", "SHIPPED", "read_unet", "ASSETS"]

@@ -131,14 +131,14 @@ class SwinJsccConfig:
 def window_partition(x: torch.Tensor, ws: int) -> torch.Tensor:
     """(B, H, W, C) -> (B·nW, ws, ws, C)."""
     B, H, W, C = x.shape
-    x = x.view(B, H // ws, ws, W // ws, ws, C)
+    x = x.reshape(B, H // ws, ws, W // ws, ws, C)
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, ws, ws, C)
 
 
 def window_reverse(windows: torch.Tensor, ws: int, H: int, W: int) -> torch.Tensor:
     """(B·nW, ws, ws, C) -> (B, H, W, C)."""
     B = windows.shape[0] // ((H // ws) * (W // ws))
-    x = windows.view(B, H // ws, W // ws, ws, ws, -1)
+    x = windows.reshape(B, H // ws, W // ws, ws, ws, -1)
     return x.permute(0, 1, 3, 2, 4, 5).reshape(B, H, W, -1)
 
 
@@ -150,7 +150,7 @@ def shift_mask(H: int, W: int, ws: int, shift: int) -> torch.Tensor:
         for wsl in (slice(0, -ws), slice(-ws, -shift), slice(-shift, None)):
             img[:, hs, wsl, :] = cnt
             cnt += 1
-    win = window_partition(img, ws).view(-1, ws * ws)
+    win = window_partition(img, ws).reshape(-1, ws * ws)
     mask = win.unsqueeze(1) - win.unsqueeze(2)
     return mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
 
@@ -239,11 +239,11 @@ class SwinBlock(nn.Module):
         if L != H * W or H % ws or W % ws:
             raise ValueError(f"Swin block: a {H}x{W} grid is not a multiple of the window {ws}")
         shortcut = x
-        x = self.norm1(x).view(B, H, W, C)
+        x = self.norm1(x).reshape(B, H, W, C)
         if s > 0:
             x = torch.roll(x, shifts=(-s, -s), dims=(1, 2))
-        win = window_partition(x, ws).view(-1, ws * ws, C)
-        win = self.attn(win, self.mask_for(H, W, x.device)).view(-1, ws, ws, C)
+        win = window_partition(x, ws).reshape(-1, ws * ws, C)
+        win = self.attn(win, self.mask_for(H, W, x.device)).reshape(-1, ws, ws, C)
         x = window_reverse(win, ws, H, W)
         if s > 0:
             x = torch.roll(x, shifts=(s, s), dims=(1, 2))
@@ -261,9 +261,9 @@ class PatchMerging(nn.Module):
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
         B, L, C = x.shape
-        x = x.view(B, H, W, C)
+        x = x.reshape(B, H, W, C)
         x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], -1)
-        return self.reduction(self.norm(x.view(B, H * W // 4, 4 * C)))
+        return self.reduction(self.norm(x.reshape(B, H * W // 4, 4 * C)))
 
 
 class PatchReverseMerging(nn.Module):
@@ -276,7 +276,7 @@ class PatchReverseMerging(nn.Module):
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
         B, L, C = x.shape
-        x = self.increment(self.norm(x)).view(B, H, W, -1).permute(0, 3, 1, 2)
+        x = self.increment(self.norm(x)).reshape(B, H, W, -1).permute(0, 3, 1, 2)
         return F.pixel_shuffle(x, 2).flatten(2).permute(0, 2, 1)
 
 
