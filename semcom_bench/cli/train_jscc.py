@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
     def train_deepjscc(
         ratio: str = typer.Option("1/12", help="Bandwidth ratio k/n = c/96 (c latent channels): 1/12, 1/6, 0.0833..."),
         snr_train: float = typer.Option(13.0, help="Training SNR in dB (Es/N0 per complex symbol, AWGN)."),
-        steps: Optional[int] = typer.Option(None, help="Optimisation steps. Default: the recipe's (3000)."),
+        steps: Optional[int] = typer.Option(None, help="Optimisation steps. Default: the recipe's (2400)."),
         batch_size: Optional[int] = typer.Option(None, help="Images per step. Default: 32."),
         seed: int = typer.Option(0, help="Seed of the initialisation and of every random draw."),
         threads: Optional[int] = typer.Option(1, help="Torch CPU threads."),
@@ -42,7 +42,8 @@ def register(app: typer.Typer) -> None:
         export: bool = typer.Option(False, "--export", help="Write the weights and their JSON into the package's assets."),
         lr: Optional[float] = typer.Option(None, help="Adam learning rate before --lr-drop-step. Default: 1e-3."),
         lr_final: Optional[float] = typer.Option(None, help="Learning rate from --lr-drop-step on. Default: 1e-4."),
-        lr_drop_step: Optional[int] = typer.Option(None, help="Step at which the learning rate drops. Default: 2500."),
+        lr_drop_step: Optional[int] = typer.Option(None, help="Step at which the learning rate drops. Default: 2000."),
+        data_size: Optional[int] = typer.Option(None, help="Training scenes (the first N of the train split). Default: 10000."),
         workers: Optional[int] = typer.Option(None, help="Processes rendering the training scenes. Default: one per core."),
         data_cache: Optional[Path] = typer.Option(None, help="An .npz keeping the rendered scenes. Default: under the cache folder."),
     ) -> None:
@@ -51,6 +52,7 @@ def register(app: typer.Typer) -> None:
         check.common(seed, threads, workers)
         check.whole(steps, "--steps")
         check.whole(batch_size, "--batch-size")
+        check.whole(data_size, "--data-size")
         check.whole(lr_drop_step, "--lr-drop-step", 0)
         check.positive(lr, "--lr")
         check.positive(lr_final, "--lr-final")
@@ -61,7 +63,7 @@ def register(app: typer.Typer) -> None:
 
         channels_for_ratio(parse_ratio(ratio, "train deepjscc (--ratio)"), "train deepjscc (--ratio)")
         given = {"steps": steps, "batch_size": batch_size, "time_limit_s": time_limit, "workers": workers,
-                 "data_cache": data_cache, "lr": lr, "lr_final": lr_final, "lr_drop_step": lr_drop_step}
+                 "data_cache": data_cache, "lr": lr, "lr_final": lr_final, "lr_drop_step": lr_drop_step, "data_size": data_size}
         command_line = " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
         train(ratio=ratio, snr_train=snr_train, seed=seed, threads=threads, out=out, resume=resume, export=export,
               log=say, command=command_line, **{k: v for k, v in given.items() if v is not None})

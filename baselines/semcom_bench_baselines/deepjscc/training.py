@@ -18,8 +18,8 @@ sized for a CPU:
   one ``torch.Generator`` seeded with ``seed`` (and the noise from another, seeded ``seed + 1``).
 
 Progress lines every ``log_every`` steps; a checkpoint ``state_<step>.pt`` (weights, optimiser,
-random states, history) every ``checkpoint_every`` steps and at the end, so ``resume=True``
-continues from the latest one exactly as an uninterrupted run would.
+random states, history) every ``checkpoint_every`` steps and at the end (the two newest are
+kept), so ``resume=True`` continues from the latest one exactly as an uninterrupted run would.
 
 Output: ``<out>/deepjscc-c<c>-snr<S>-synthetic-streets.pt`` (the combined ``encoder.*``/``decoder.*``
 state dict, floating tensors in float16) and the ``.json`` beside it: options, recipe, provenance
@@ -64,7 +64,7 @@ EVAL_SNRS: tuple[float | None, ...] = (0.0, 5.0, 10.0, 15.0, 20.0, None)
 RECIPE: dict[str, Any] = {
     "lr": 1e-3,
     "lr_final": 1e-4,
-    "lr_drop_step": 2500,
+    "lr_drop_step": 2000,
     "betas": (0.9, 0.999),
     "data_size": 10000,
     "data_seed": 0,
@@ -76,9 +76,11 @@ RECIPE: dict[str, Any] = {
     "eval_seed": 0,
 }
 #: default optimisation steps and batch size of the embedded models
-STEPS, BATCH_SIZE = 3000, 32
+STEPS, BATCH_SIZE = 2400, 32
 
 _STATE = re.compile(r"^state_(\d+)\.pt$")
+#: checkpoints kept in the training folder (the newest)
+KEEP_STATES = 2
 
 
 def data_spec(size: int = 10000, seed: int = 0, split: str = "train") -> dict[str, Any]:
@@ -254,6 +256,9 @@ def train_deepjscc(*, ratio: Any = "1/12", snr_train: float = 13.0, steps: int =
                        "optimizer": opt.state_dict(), "generator": gen.get_state(),
                        "noise_generator": noise_gen.get_state(), "step": done, "history": history,
                        "seconds": seconds_before + (time.perf_counter() - start)}, folder / f"state_{done:06d}.pt")
+        states = sorted((int(m.group(1)), p) for p in folder.glob("state_*.pt") if (m := _STATE.match(p.name)))
+        for _, old in states[:-KEEP_STATES]:  # the latest few are enough to resume
+            old.unlink(missing_ok=True)
 
     n_params = sum(p.numel() for p in params)
     log(f"deepjscc: c={channels} (k/n={ratio_of(channels)}), AWGN {snr_train:g} dB, {n_params / 1e3:.1f}k parameters, "

@@ -29,6 +29,19 @@ Bandwidth accounting: ``source_bits`` = 8 x the codec's byte length; ``side_bits
 image shape (3 x 16 bits) and the byte length (32 bits), sent error-free; channel uses =
 QAM symbols = ``ceil(source_bits / k) · n / bits_per_symbol``.
 
+At a bandwidth ratio (``ratio=k/n``, exclusive with ``quality`` and ``bit_budget``): an H x W
+image may take B = floor(k/n · 3·H·W) channel uses, i.e. M = floor(B / (n / bits_per_symbol))
+whole LDPC codewords, so its bit budget is M·k source bits (:meth:`Digital.ratio_budget`),
+and the codec takes the highest quality whose stream fits it (bisection, as for
+``bit_budget``). The achieved ratio never exceeds the requested one; an image whose
+lowest-quality stream does not fit is a one-line UserError (the codec's headers alone can be
+larger than the budget: JPEG's smallest 64x128 stream is about 800 bytes, JPEG 2000's about
+200, WebP's about 300; a ratio of 1/12 at rate 1/2 and QPSK leaves 256 bytes for 64x128).
+The modulation and coding scheme (``rate``, ``bits_per_symbol``) is a fixed parameter, not
+adapted to the SNR: the sender never knows the SNR (its random stream and the symbols that
+paired methods share depend on the sample and the sender only), so a link adapted to each
+SNR is a set of ``digital`` specs, one per MCS, read at the SNRs where each one is the best.
+
 The channel coding is :class:`BitLink` (bytes in, symbols out; received symbols in, bytes
 out), shared with the semantic maps' digital transport (``gesco(transport=digital)``).
 
@@ -50,6 +63,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from semcom_bench.bandwidth import RatioOption, channel_use_budget, parse_ratio
 from semcom_bench.channels.base import Received
 from semcom_bench.components import Annotated, Doc, Literal
 from semcom_bench.data.base import Sample
@@ -340,8 +354,9 @@ Iterations = Annotated[int, Doc("belief-propagation iterations", low=1, high=200
 class Digital(Method):
     """Source codec + 5G LDPC + QAM over any channel; soft demapping and BP decoding.
 
-    ``quality`` and ``bit_budget`` are exclusive; without either the codec's default quality
-    is used (JPEG/WebP 50, JPEG 2000 28 dB).
+    ``quality``, ``bit_budget`` and ``ratio`` are exclusive; without any the codec's default
+    quality is used (JPEG/WebP 50, JPEG 2000 28 dB). ``ratio`` fits each image's stream into
+    the channel uses of that bandwidth ratio at the fixed ``rate`` and ``bits_per_symbol``.
     """
 
     name = "digital"
@@ -363,14 +378,19 @@ class Digital(Method):
         k: InfoBits = 1024,
         num_iter: Iterations = 20,
         decode_batch: Annotated[int, Doc("codewords per decoder call (speed only)", low=1)] = 64,
+        ratio: RatioOption = None,
     ):
         super().__init__(context)
         if not sionna_available():
             raise UserError(f"method digital needs Sionna for LDPC coding and QAM; install it with: {INSTALL_HINT}")
         self.codec = CODEC_ALIASES.get(codec, codec)
         self.source_codec = CODECS[self.codec]
-        if quality is not None and bit_budget is not None:
-            raise UserError("method digital takes either quality or bit_budget, not both")
+        given = [name for name, value in (("quality", quality), ("bit_budget", bit_budget), ("ratio", ratio))
+                 if value is not None]
+        if len(given) > 1:
+            raise UserError(f"method digital takes one of quality, bit_budget and ratio, not {' and '.join(given)}")
+        self.k_n = parse_ratio(ratio, "method 'digital'") if ratio is not None else None
+        self.ratio = str(self.k_n) if self.k_n is not None else None
         c = self.source_codec
         if quality is not None:
             if not c.q_min <= quality <= c.q_max or (c.integer and quality != int(quality)):
@@ -378,7 +398,7 @@ class Digital(Method):
                                 f"{c.quality_doc}; got {quality!r}")
             self.quality: float | None = int(quality) if c.integer else quality
         else:
-            self.quality = None if bit_budget is not None else c.default_quality
+            self.quality = None if bit_budget is not None or ratio is not None else c.default_quality
         self.bit_budget = bit_budget
         self.rate = rate
         self.bits_per_symbol = bits_per_symbol
@@ -392,8 +412,11 @@ class Digital(Method):
     # -- configuration -------------------------------------------------------------------
 
     def params(self) -> dict[str, Any]:
+        own = super().params()
+        if own.get("ratio") is None:  # the default keeps the cache keys of the method without the option
+            own.pop("ratio", None)
         return {
-            **super().params(),
+            **own,
             "n": self.n,
             "decoder": f"offset-minsum, parity check every {CHECK_EVERY}",
             "pillow": _version("pillow"),
@@ -410,19 +433,35 @@ class Digital(Method):
 
     # -- source coding ------------------------------------------------------------------------
 
+    def ratio_budget(self, height: int, width: int) -> int:
+        """Source bits an H x W image may take at ``ratio``: whole codewords within floor(k/n · 3HW) channel uses."""
+        uses_per_codeword = self.n // self.bits_per_symbol  # n is a whole number of QAM symbols
+        codewords = channel_use_budget(self.k_n, height, width) // uses_per_codeword  # type: ignore[arg-type]
+        return codewords * self.k
+
     def choose_quality(self, image: np.ndarray) -> float:
-        """The fixed quality, or the highest one whose stream fits ``bit_budget``."""
-        if self.bit_budget is None:
+        """The fixed quality, or the highest one whose stream fits ``bit_budget`` (or the ratio's budget)."""
+        if self.bit_budget is None and self.k_n is None:
             return self.quality  # type: ignore[return-value]
         c = self.source_codec
+        budget = self.bit_budget if self.k_n is None else self.ratio_budget(image.shape[0], image.shape[1])
 
         def fits(q: float) -> bool:
-            return 8 * len(c.encode(image, q)) <= self.bit_budget  # type: ignore[operator]
+            return 8 * len(c.encode(image, q)) <= budget  # type: ignore[operator]
 
         lo, hi = c.q_min, c.q_max
         if fits(hi):
             return hi
         if not fits(lo):
+            if self.k_n is not None:
+                smallest = len(c.encode(image, lo))
+                uses = self.link.channel_uses(smallest)
+                raise UserError(f"method digital(ratio={self.ratio}): the smallest {self.codec} stream of a "
+                                f"{image.shape[0]}x{image.shape[1]} image is {smallest} bytes, {uses} channel uses at "
+                                f"rate {self.rate:g} with {2 ** self.bits_per_symbol}-QAM, above the ratio's "
+                                f"{channel_use_budget(self.k_n, image.shape[0], image.shape[1])}; give a larger "
+                                "ratio, rate or bits_per_symbol"
+                                + ("" if self.codec == "jpeg2000" else ", or codec=jpeg2000"))
             return lo
         tol = 1 if c.integer else 0.25
         while hi - lo > tol:  # invariant: fits(lo), not fits(hi)
