@@ -135,3 +135,49 @@ def test_packings_round_trip_and_the_official_one_splits_the_height():
     assert torch.allclose(symbols.reshape(3, 2, 6) * scale, torch.complex(z[:, :2], z[:, 2:]), atol=1e-5)
     symbols, scale = pack(z, "pairs")
     assert torch.allclose(symbols[:3] * scale, torch.complex(z[0, 0, 0:6:2], z[0, 0, 1:6:2]), atol=1e-5)
+
+
+def test_the_embedded_default_pairs_with_deepjscc_and_runs_over_both_channels(tmp_path, monkeypatch):
+    """cddm's embedded default (deepjscc k/n = 1/12 at 13 dB + the shipped denoisers) sends exactly deepjscc's symbols."""
+    from semcom_bench_baselines.cddm.receiver import Cddm, shipped_files
+    from semcom_bench_baselines.deepjscc.receiver import DeepJscc
+
+    assert {(str(r), ch, s) for r, ch, s in shipped_files()} >= {("1/12", "awgn", 13.0), ("1/12", "rayleigh", 13.0)}
+    seen: dict[str, list[torch.Tensor]] = {}
+    for cls in (Cddm, DeepJscc):
+        original = cls.receive_batch
+
+        def recording(self, deliveries, rngs, original=original):
+            seen.setdefault(self.name, []).extend(d.received.symbols.clone() for d in deliveries)
+            return original(self, deliveries, rngs)
+
+        monkeypatch.setattr(cls, "receive_batch", recording)
+    frame = _run(tmp_path, "cddm,deepjscc(ratio=1/12,snr_train=13)", values="5", tag="embedded")
+    assert len(seen["cddm"]) == len(seen["deepjscc"]) == 4  # two scenes, two channels
+    for a, b in zip(seen["cddm"], seen["deepjscc"]):
+        assert torch.equal(a, b)
+    psnr = frame[frame["metric"] == "psnr"]
+    assert psnr["value"].between(10, 60).all()
+    assert np.allclose(frame[frame["metric"] == "bandwidth_ratio"]["value"], 1 / 12)
+
+
+def test_an_embedded_denoiser_of_another_jscc_is_refused(tmp_path, monkeypatch):
+    """A denoiser's JSON names the deepjscc file whose latents it learned; another installed JSCC is a one-line error."""
+    import shutil
+
+    from semcom_bench_baselines.cddm import receiver
+
+    src = receiver.ASSETS / "cddm-r1_12-awgn-snr13.pt"
+    shutil.copyfile(src, tmp_path / src.name)
+    info = json.loads(src.with_suffix(".json").read_text())
+    info["jscc"]["sha256"] = "0" * 64
+    (tmp_path / src.with_suffix(".json").name).write_text(json.dumps(info))
+    monkeypatch.setenv("SEMCOM_WEIGHTS", str(tmp_path))
+    receiver._sidecar.cache_clear()
+    try:
+        with pytest.raises(UserError, match=r"^embedded CDDM denoiser cddm-r1_12-awgn-snr13.pt was trained on another "
+                                            r"deepjscc file \(sha256 000000000000…\).*semcom-bench train cddm --ratio 1/12 "
+                                            r"--channel awgn --snr-train 13 --export$"):
+            registry.methods.create("cddm", channel="awgn")
+    finally:
+        receiver._sidecar.cache_clear()

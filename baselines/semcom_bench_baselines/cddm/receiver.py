@@ -19,8 +19,11 @@ equaliser's gains); a channel without a denoiser is a one-line error listing wha
 
 **Weights.** Without ``weights``, the embedded models: the ``deepjscc`` JSCC (ratio k/n = 1/12 or
 1/6, trained at ``snr_train``, default 13 dB: the official +3 dB recipe for a 10 dB test point)
-and the small denoiser trained on its frozen latents (``semcom-bench train cddm``), shipped in
-``semcom_bench/assets/cddm/``. With ``weights=FOLDER``, the official files found under it
+and the small denoisers trained on its frozen latents (``semcom-bench train cddm``, the official
+stage 2; no stage-3 decoder: the receiver decodes with deepjscc's own decoder), shipped in
+``semcom_bench/assets/cddm/``: k/n 1/12 for AWGN and Rayleigh, 1/6 for AWGN. A denoiser's JSON
+names the sha256 of the deepjscc file it was trained on; another installed file is refused. The
+Rayleigh denoiser was trained with the paper convention's equaliser term (true MMSE at 10 dB). With ``weights=FOLDER``, the official files found under it
 (:mod:`.official`): JSCC encoder and decoder (the stage-3 ``redecoder`` when present) and the
 ``CDDM_`` denoisers, loaded strictly into the official Swin and UNet layouts (DIV2K or CIFAR
 configuration, told apart by the encoder's stages); ``options=FILE`` (JSON ``{"jscc": {...},
@@ -85,6 +88,11 @@ def _declare(ratio: Fraction, channel: str, snr_train: float, sha256: str | None
         name=name, filename=f"{name}.pt", sha256=sha256, embedded=f"cddm/{name}.pt", used_by=("cddm",),
         description=f"CDDM denoiser (official UNet layout, narrow) trained on the deepjscc k/n={ratio} latent "
                     f"(JSCC at {_num(snr_train)} dB) for {channel}; semcom-bench train cddm"))
+
+
+_declare(Fraction(1, 12), "awgn", 13.0, "a23e8d008e34c1ac48822e61e405e59c80c3b8c96ec15e6c53bda39c932d5e06")
+_declare(Fraction(1, 12), "rayleigh", 13.0, "36900249e33c3adeceaeadb8e05cb77a07700a3abbb97069938b28c2e79f403f")
+_declare(Fraction(1, 6), "awgn", 13.0, "5e9461286cd9232fc56e902135f9038b879388849521427b0d9b46237231249c")
 
 
 def shipped_files() -> dict[tuple[Fraction, str, float], WeightFile]:
@@ -190,6 +198,16 @@ def _info_files(info: Any) -> list[str]:
         elif isinstance(v, (list, tuple)):
             out.extend(str(x) for x in v if isinstance(x, (str, Path)) and Path(x).is_file())
     return out
+
+
+@lru_cache(maxsize=16)
+def _sidecar(path: str) -> dict[str, Any]:
+    """The JSON beside an embedded denoiser (empty when unreadable; :func:`read_unet` reports that)."""
+    try:
+        info = json.loads(Path(path).with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def read_unet(path: str | Path) -> tuple[UNet, dict[str, Any]]:
@@ -336,7 +354,8 @@ Options = Annotated[Path | None, Doc("with weights: JSON {\"jscc\": {...}, \"une
 @methods.register(summary="CDDM (Wu et al., TWC 2024): JSCC latent over the channel, channel-denoising diffusion "
                           "(SNR -> start step, deterministic reverse steps, MMSE for fading), JSCC decoder; official "
                           "Swin/UNet checkpoints (weights=) or the embedded deepjscc + small denoiser",
-                  weights=("cddm-r1_12-awgn-snr13", "cddm-r1_12-rayleigh-snr13"), payload="JSCC latent (analog)")
+                  weights=("cddm-r1_12-awgn-snr13", "cddm-r1_12-rayleigh-snr13", "deepjscc-c8-snr13-synthetic-streets"),
+                  payload="JSCC latent (analog)")
 class Cddm(Method):
     """CDDM over the JSCC latent; see the module docstring."""
 
@@ -371,8 +390,24 @@ class Cddm(Method):
             have = _listing(list(present)) or "none (semcom-bench train cddm trains them)"
             raise UserError(f"cddm has no embedded denoiser for {want}; embedded: {have}; or pass weights=FOLDER of "
                             "official CDDM files")
-        return {"kind": "embedded", "ratio": ratio, "snr_train": snr, "C": int(C),
-                "denoisers": {ch: str(resolve(present[(ratio, ch, snr)].name)) for ch in channels}}
+        from semcom_bench_baselines.deepjscc.network import embedded_entry
+
+        entry = embedded_entry(int(C), snr)  # a pair deepjscc does not ship: its one-line error
+        if find(entry.weights.name) is None:
+            raise UserError(f"cddm's embedded JSCC (deepjscc ratio={ratio} snr_train={_num(snr)}) is not in this "
+                            f"installation; 'semcom-bench train deepjscc --ratio {ratio} --snr-train {_num(snr)} --export' "
+                            "makes it, or pass weights=FOLDER of official CDDM files")
+        denoisers = {ch: str(resolve(present[(ratio, ch, snr)].name)) for ch in channels}
+        jscc_sha = _file_hash(str(resolve(entry.weights.name)))
+        for ch, path in denoisers.items():  # a denoiser is only good for the encoder whose latents it learned
+            trained_on = _sidecar(path).get("jscc", {}).get("sha256")
+            if trained_on != jscc_sha:
+                raise UserError(f"embedded CDDM denoiser {Path(path).name} was trained on another deepjscc file "
+                                f"(sha256 {str(trained_on)[:12]}…) than the installed {entry.weights.filename} "
+                                f"({jscc_sha[:12]}…); retrain it: semcom-bench train cddm --ratio {ratio} --channel {ch} "
+                                f"--snr-train {_num(snr)} --export")
+        return {"kind": "embedded", "ratio": ratio, "snr_train": snr, "C": int(C), "denoisers": denoisers,
+                "jscc_sha256": jscc_sha}
 
     def _official_plan(self) -> dict[str, Any]:
         files = official.discover(self.weights)
@@ -517,6 +552,8 @@ class Cddm(Method):
         else:
             files += [str(Path(p).with_suffix(".json")) for p in plan["denoisers"].values()]
         hashes = [_file_hash(f) for f in files if Path(f).is_file()]
+        if plan["kind"] == "embedded":
+            hashes.append(plan["jscc_sha256"])
         if plan["kind"] == "official" and self.options is not None:
             hashes.append(_file_hash(str(Path(self.options).expanduser())))
         return hash_obj(hashes)
@@ -524,7 +561,8 @@ class Cddm(Method):
     def sender_settings(self) -> dict[str, Any]:
         plan = self._plan
         if plan["kind"] == "embedded":
-            return {"jscc": "deepjscc", "C": plan["C"], "snr_train": plan["snr_train"], "packing": "pairs"}
+            return {"jscc": "deepjscc", "C": plan["C"], "snr_train": plan["snr_train"], "packing": "pairs",
+                    "encoder": plan["jscc_sha256"]}
         return {"jscc": "official-swin", "encoder": _file_hash(plan["encoder"]), "packing": "height",
                 "options": plan["options"]}
 
