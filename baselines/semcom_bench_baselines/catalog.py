@@ -15,6 +15,7 @@ MODULES: list[str] = [
     "semcom_bench_baselines.smis.receiver",
     "semcom_bench_baselines.ccfpse.receiver",
     "semcom_bench_baselines.deepjscc.receiver",
+    "semcom_bench_baselines.cddm.receiver",
 ]
 
 for _module in MODULES:

@@ -17,6 +17,7 @@ RECIPES: list[str] = [
     "semcom_bench.cli.train_diffusion",
     "semcom_bench.cli.train_baselines",
     "semcom_bench.cli.train_jscc",
+    "semcom_bench.cli.train_cddm",
 ]
 
 for _module in RECIPES:
