@@ -14,6 +14,7 @@ MODULES: list[str] = [
     "semcom_bench_baselines.oasis.receiver",
     "semcom_bench_baselines.smis.receiver",
     "semcom_bench_baselines.ccfpse.receiver",
+    "semcom_bench_baselines.ddsc.receiver",
 ]
 
 for _module in MODULES:
