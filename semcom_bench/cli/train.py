@@ -16,6 +16,7 @@ RECIPES: list[str] = [
     "semcom_bench.cli.train_evaluator",
     "semcom_bench.cli.train_diffusion",
     "semcom_bench.cli.train_baselines",
+    "semcom_bench.cli.train_ddsc",
 ]
 
 for _module in RECIPES:

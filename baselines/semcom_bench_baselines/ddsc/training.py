@@ -1,0 +1,397 @@
+"""Training of DDSC's F_d and F_u with the hybrid loss of eq. 37 (:func:`train_ddsc`).
+
+What the paper (§IV, §V-A) and the official ``scripts/train_submission.py`` do, and what this
+recipe does:
+
+* **frozen:** E, D and the U-Net of the base (the embedded one, or Stable Diffusion 2 with
+  ``base=``); only F_d (:class:`~.compression.DiffusionEn`) and F_u (:class:`~.compression.DiffusionDe`)
+  learn. The latent is ``scaling_factor · posterior sample`` of E (``get_first_stage_encoding``);
+  here the posterior mean and std of every training scene are computed once and a fresh sample is
+  drawn at each step (cached in ``<out>/latents-<key>.pt``);
+* **SNRs:** the official training list ``-5, -3, ..., 13`` dB: for each batch, one optimiser step
+  at each SNR in turn (the official loop); ``steps`` counts optimiser steps;
+* **channel:** AWGN in this project's convention: F_d's output power-normalised per image to unit
+  power per complex symbol, ``CN(0, N0)`` noise, de-normalised (the official code adds noise of
+  power ``mean|s|²/snr`` to the un-normalised signal: the same law);
+* **target:** the forward state the channel maps to (eqs. 15-16),
+  ``s = √ᾱ_u·y + √(1-ᾱ_u)·ε`` with ``ᾱ_u = snr/(snr + P)``, ``P = mean(y²)`` per image (official:
+  the batch mean over ``n_samples`` copies of one image). F_u's output is in this *scaled* domain,
+  as in the official code; the paper writes the same terms unscaled (``ŝ = y + σε``, ``N(y, σ²)``):
+  the KL terms are equal either way, the MSE differs by the factor ᾱ_u. The target is at the exact
+  ᾱ_u (the paper); the official code uses the grid step ``ᾱ_k <= ᾱ_u`` of its DDIM grid;
+* **loss** (eq. 37), every term a mean over the latent's elements (as the official code):
+  ``L_MSE`` = ``(ŷ - s)²`` with ŷ = μ + σ_y·ε the reparameterised sample (eq. 37's
+  ``E[(ŷ - ŝ)²]``; ``mse="mean"`` takes ``(μ - s)²`` as the official code does);
+  ``L_KL`` = ``½(μ² + σ_y² - log σ_y² - 1)`` (eq. 35); ``L_g`` = KL(N(√ᾱ_u·y, 1-ᾱ_u) ‖ N(μ, σ_y²))
+  = ``log(σ_y/σ) + (σ² + (μ - √ᾱ_u·y)²)/(2σ_y²) - ½`` (eq. 32, ``σ² = 1-ᾱ_u``); total
+  ``L_MSE + λ·L_KL + γ·L_g``, λ = γ = 0.1 (the paper's pick, Tables VII-VIII; the code's
+  ``--lamda1``, ``--lamda2``). Ablation switches (Table VI): ``reparameterise`` (the "VAE" column:
+  off, F_u gives μ and only L_MSE applies), ``use_mse``, ``use_kl``, ``use_guidance``;
+* **optimiser:** Adam, one per network as the official code, lr 1e-3 (the official default and
+  command line ``--lr 0.0001``/paper 1e-4 are for days on a GPU; this recipe has minutes on a CPU),
+  batch 16 scenes (paper: 4, copies of one image in the code);
+* **data:** synthetic-streets' train split at the base's size (64x128 for the embedded base).
+
+Outputs: ``<out>/ddsc-c<C>.pt`` in the official checkpoint format (``{epoch, en_state_dict,
+de_state_dict, en_optimizer, de_optimizer}``, float32; the optimiser states are left empty in the
+file, which the loaders do not read) and ``.json`` beside it (sizes, recipe, base, provenance,
+sha256, a held-out evaluation); ``export=True`` copies both into ``semcom_bench/assets/ddsc/``.
+
+Reproducible on the CPU: networks built under ``torch.manual_seed(seed)`` in ``fork_rng``; every
+batch, posterior sample, target noise, channel noise and reparameterisation draw from one
+``torch.Generator`` seeded with ``seed``; a run stopped by its time limit at step k equals a run of
+k steps.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from semcom_bench.errors import UserError
+from semcom_bench.training import (default_data_cache, file_record, render_training_set, reproduce_command, run_provenance,
+                                   write_provenance)
+from semcom_bench_baselines.ddsc import snr_mapping as sm
+from semcom_bench_baselines.ddsc.compression import DiffusionDe, DiffusionEn, build, checkpoint_dict
+from semcom_bench_baselines.ddsc.latent_model import EMBEDDED_BASE, load_base, resolve_base
+
+#: the package's assets folder of the embedded F_d/F_u
+ASSETS = Path(__import__("semcom_bench").__file__).resolve().parent / "assets" / "ddsc"
+#: the official training SNRs (dB)
+TRAIN_SNRS = (-5.0, -3.0, -1.0, 1.0, 3.0, 5.0, 7.0, 9.0, 11.0, 13.0)
+
+#: every recipe setting and its default; ``train_ddsc(**recipe)`` overrides them
+RECIPE: dict[str, Any] = {
+    "width": 16,
+    "snrs": TRAIN_SNRS,
+    "lr": 1e-3,
+    "lambda_kl": 0.1,
+    "gamma": 0.1,
+    "mse": "sample",
+    "reparameterise": True,
+    "use_mse": True,
+    "use_kl": True,
+    "use_guidance": True,
+    "data_size": 4000,
+    "data_seed": 0,
+    "eval_size": 64,
+    "eval_snrs": (1.0, 5.0, 9.0),
+    "log_every": 100,
+}
+
+
+def name_for(c: int) -> str:
+    return f"ddsc-c{int(c)}"
+
+
+def data_spec(size: int, seed: int, height: int, width: int, split: str = "train") -> dict[str, Any]:
+    return {"name": "synthetic-streets", "split": split, "size": int(size), "height": int(height), "width": int(width),
+            "seed": int(seed)}
+
+
+def _check_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(recipe) - set(RECIPE))
+    if unknown:
+        raise UserError(f"unknown ddsc recipe settings {unknown}; known: {', '.join(RECIPE)}")
+    r = {**RECIPE, **{k: v for k, v in recipe.items() if v is not None}}
+    r["snrs"] = tuple(float(s) for s in r["snrs"])
+    r["eval_snrs"] = tuple(float(s) for s in r["eval_snrs"])
+    if r["mse"] not in ("sample", "mean"):
+        raise UserError(f"ddsc recipe mse must be sample (eq. 37) or mean (the official code), not {r['mse']!r}")
+    if not r["reparameterise"] and (r["use_kl"] or r["use_guidance"]):
+        raise UserError("ddsc without reparameterisation (the 'VAE' column of Table VI off) has no variance: "
+                        "L_KL and L_g need it; turn them off (--no-kl --no-guidance)")
+    if not (r["use_mse"] or r["use_kl"] or r["use_guidance"]):
+        raise UserError("ddsc training needs at least one of L_MSE, L_KL, L_g")
+    if not r["snrs"]:
+        raise UserError("ddsc training needs at least one SNR")
+    for key in ("lr", "lambda_kl", "gamma"):
+        if float(r[key]) < 0:
+            raise UserError(f"ddsc recipe {key} must be >= 0, got {r[key]}")
+    if int(r["data_size"]) < 1:
+        raise UserError(f"ddsc recipe data_size must be at least 1, got {r['data_size']}")
+    return r
+
+
+def posteriors(vae: Any, images: np.ndarray, batch: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) of E's posterior for (N, H, W, 3) uint8 images: (N, latent, h, w) float32 each (unscaled)."""
+    means, stds = [], []
+    with torch.no_grad():
+        for i in range(0, len(images), batch):
+            x = torch.from_numpy(images[i:i + batch]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+            dist = vae.encode(x).latent_dist
+            means.append(dist.mean.float())
+            stds.append(dist.std.float())
+    return torch.cat(means), torch.cat(stds)
+
+
+def _latents(model: Any, spec: dict[str, Any], folder: Path, base_key: str, workers: int,
+             data_cache: str | Path | None, log: Callable[[str], None]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior (mean, std) of the scenes of ``spec``, cached in ``folder`` per (base, spec)."""
+    from semcom_bench.hashing import hash_obj
+
+    key = hash_obj({"base": base_key, "spec": spec})[:16]
+    path = folder / f"latents-{key}.pt"
+    if path.is_file():
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        return blob["mean"], blob["std"]
+    data = render_training_set(spec, workers, data_cache or default_data_cache(spec), log, fields=("images",))
+    start = time.perf_counter()
+    mean, std = posteriors(model.vae, data["images"])
+    log(f"ddsc: encoded {len(mean)} scenes with E in {time.perf_counter() - start:.0f} s")
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"mean": mean, "std": std, "spec": spec, "base": base_key}, tmp)
+    tmp.replace(path)
+    return mean, std
+
+
+def awgn_through(z: torch.Tensor, snr_db: float, gen: torch.Generator) -> torch.Tensor:
+    """z (B, C, h, w) through AWGN at ``snr_db`` (Es/N0 per complex symbol after per-image power normalisation)."""
+    n0 = 10.0 ** (-snr_db / 10.0)
+    power = z.detach().square().mean(dim=(1, 2, 3), keepdim=True)  # per real value = Es/2 after normalisation
+    noise = torch.randn(z.shape, generator=gen) * torch.sqrt(power * n0)  # N0/2 per real at Es = 1, times 2P
+    return z + noise.to(z)
+
+
+def hybrid_loss(y_hat: torch.Tensor, mu: torch.Tensor, std: torch.Tensor, y: torch.Tensor, alpha: torch.Tensor,
+                target: torch.Tensor, r: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The terms of eq. 37 (means over elements) and their weighted sum ``total``.
+
+    Args:
+        y_hat, mu, std: F_u's sample, mean and std, (B, latent, h, w).
+        y: the scaled latent (B, latent, h, w); alpha: (B,) ``ᾱ_u``; target: the forward state ``s``.
+    """
+    a = alpha.reshape(-1, 1, 1, 1).to(y)
+    out: dict[str, torch.Tensor] = {}
+    total = y.new_zeros(())
+    if r["use_mse"]:
+        pred = y_hat if (r["mse"] == "sample" and r["reparameterise"]) else mu
+        out["mse"] = (pred - target).square().mean()
+        total = total + out["mse"]
+    if r["use_kl"]:
+        out["kl"] = (0.5 * (mu.square() + std.square() - 2.0 * torch.log(std) - 1.0)).mean()
+        total = total + float(r["lambda_kl"]) * out["kl"]
+    if r["use_guidance"]:
+        sigma = torch.sqrt(1.0 - a)
+        out["guidance"] = (torch.log(std / sigma) + (sigma.square() + (mu - torch.sqrt(a) * y).square())
+                           / (2.0 * std.square()) - 0.5).mean()
+        total = total + float(r["gamma"]) * out["guidance"]
+    out["total"] = total
+    return out
+
+
+@torch.no_grad()
+def evaluate_latents(en: DiffusionEn, de: DiffusionDe, mean: torch.Tensor, std: torch.Tensor, sf: float,
+                     snrs: tuple[float, ...], seed: int, reparameterise: bool) -> dict[str, Any]:
+    """Held-out check per SNR: MSE of μ against the clean state √ᾱ_u·y, the target's own noise 1-ᾱ_u, and mean σ_y."""
+    en.eval()
+    de.eval()
+    gen = torch.Generator().manual_seed(seed)
+    y = sf * (mean + std * torch.randn(mean.shape, generator=gen))
+    power = y.square().mean(dim=(1, 2, 3))
+    rows = {}
+    for snr in snrs:
+        alpha = sm.alpha_from_snr(snr, power).float()
+        a = alpha.reshape(-1, 1, 1, 1)
+        z_hat = awgn_through(en(y), snr, gen)
+        y_hat, mu, sd = de(z_hat, torch.full((len(y),), snr), [torch.Generator().manual_seed(seed + i)
+                                                             for i in range(len(y))])
+        clean = torch.sqrt(a) * y
+        x = y_hat if reparameterise else mu
+        rows[f"{snr:g}"] = {"mse_mu_vs_clean_state": round(float((mu - clean).square().mean()), 5),
+                            "output_noise_var": round(float((x - clean).square().mean()), 5),
+                            "target_noise_var": round(float((1 - alpha).mean()), 5),
+                            "mean_sigma_y": round(float(sd.mean()), 5)}
+    return rows
+
+
+def train_ddsc(*, c: int = 28, steps: int = 3000, batch_size: int = 16, seed: int = 0, threads: int | None = 1,
+               time_limit_s: float | None = None, out: str | Path = "semcom-train/ddsc", export: bool = False,
+               base: str | Path | None = None, log: Callable[[str], None] = print, workers: int = 0,
+               data_cache: str | Path | None = None, command: str | None = None, **recipe: Any) -> dict[str, Any]:
+    """Train F_d/F_u for ``c`` compressed channels on a frozen base (see the module docstring).
+
+    Args:
+        c: C, F_d's output channels.
+        steps: optimiser steps (each one SNR of :data:`TRAIN_SNRS` in turn, a new batch per cycle).
+        batch_size: scenes per step.
+        seed: seed of the initialisation and every draw.
+        threads: torch CPU threads (None: leave torch's setting).
+        time_limit_s: stop after this many seconds of training (the steps done are recorded).
+        out: folder of ``ddsc-c<C>.pt`` and ``.json`` (and the cached latents).
+        export: also copy both into the package's ``assets/ddsc`` (embedded base only).
+        base: the latent diffusion base (None: the embedded one).
+        log: where progress lines go.
+        workers: processes rendering the training scenes (0: one per core).
+        data_cache: ``.npz`` of the rendered scenes.
+        command: the command line recorded in the provenance.
+        recipe: overrides of :data:`RECIPE` (``lambda_kl``, ``gamma``, ``mse``, ``reparameterise``,
+            ``use_mse``, ``use_kl``, ``use_guidance``, ``lr``, ``snrs``, ``data_size``, ...).
+
+    Returns:
+        ``{"steps", "seconds", "history", "final", "weights", "json", "info", "evaluation"}`` (and
+        ``exported``).
+    """
+    r = _check_recipe(recipe)
+    if int(steps) < 1 or int(batch_size) < 1 or int(c) < 1:
+        raise UserError(f"steps, batch_size and c must be at least 1, got {steps}, {batch_size} and {c}")
+    steps, batch_size, seed, c = int(steps), int(batch_size), int(seed), int(c)
+    if threads:
+        torch.set_num_threads(int(threads))
+    folder = Path(out)
+    base_path = resolve_base(base)
+    if export and base_path != EMBEDDED_BASE:
+        raise UserError("export writes the embedded F_d/F_u, which belong to the embedded base; leave out --base "
+                        "or --export")
+    model = load_base(base_path, "cpu")
+    from semcom_bench_baselines.ddsc.receiver import _hash
+
+    base_key = "-".join(_hash(str(base_path / s)) for s in ("vae", "unet", "scheduler") if (base_path / s).is_dir())
+    height = width = None
+    sample_size = model.vae.config.sample_size
+    if base_path == EMBEDDED_BASE or sample_size is None:
+        height, width = 64, 128
+    else:
+        height, width = (sample_size, sample_size) if isinstance(sample_size, int) else tuple(sample_size)
+    unit = 2 * model.factor
+    if height % unit or width % unit:
+        raise UserError(f"ddsc training images {height}x{width} must be multiples of {unit}")
+    spec = data_spec(r["data_size"], r["data_seed"], height, width)
+    mean, std = _latents(model, spec, folder, base_key, workers, data_cache, log)
+    eval_spec = data_spec(r["eval_size"], r["data_seed"], height, width, split="val")
+    eval_mean, eval_std = _latents(model, eval_spec, folder, base_key, workers, None, log)
+    sf = float(model.scaling_factor)
+    latent_channels = int(mean.shape[1])
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        en, de = build(latent_channels, c, int(r["width"]))
+    opt_en = torch.optim.Adam(en.parameters(), lr=float(r["lr"]))
+    opt_de = torch.optim.Adam(de.parameters(), lr=float(r["lr"]))
+    gen = torch.Generator().manual_seed(seed)
+    en.train()
+    de.train()
+    snrs = r["snrs"]
+    n_params = sum(p.numel() for p in en.parameters()) + sum(p.numel() for p in de.parameters())
+    log(f"ddsc: F_d/F_u C={c}, {n_params} parameters, latents {tuple(mean.shape[1:])} (x{sf:g}), batch {batch_size}, "
+        f"lr {r['lr']:g}, lambda {r['lambda_kl']:g}, gamma {r['gamma']:g}, terms "
+        f"{[k for k in ('use_mse', 'use_kl', 'use_guidance') if r[k]]}, reparameterise {r['reparameterise']}, "
+        f"{torch.get_num_threads()} threads, steps {steps}")
+    history: list[dict[str, float]] = []
+    acc: dict[str, float] = {}
+    n_acc, done, stopped_early = 0, 0, False
+    start = time.perf_counter()
+    y = power = None
+    while done < steps:
+        snr = snrs[done % len(snrs)]
+        if done % len(snrs) == 0:  # a new batch per cycle of SNRs (the official loop)
+            idx = torch.randint(len(mean), (batch_size,), generator=gen)
+            y = sf * (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=gen))
+            power = y.square().mean(dim=(1, 2, 3))
+        alpha = sm.alpha_from_snr(snr, power).float()
+        a = alpha.reshape(-1, 1, 1, 1)
+        target = torch.sqrt(a) * y + torch.sqrt(1.0 - a) * torch.randn(y.shape, generator=gen)
+        z_hat = awgn_through(en(y), snr, gen)
+        mu, logvar = de.encode(z_hat, snr)
+        sd = torch.exp(0.5 * logvar)
+        y_hat = mu + sd * torch.randn(mu.shape, generator=gen) if r["reparameterise"] else mu
+        losses = hybrid_loss(y_hat, mu, sd, y, alpha, target, r)
+        opt_en.zero_grad(set_to_none=True)
+        opt_de.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        opt_en.step()
+        opt_de.step()
+        done += 1
+        for k, v in losses.items():
+            acc[k] = acc.get(k, 0.0) + float(v.detach())
+        n_acc += 1
+        elapsed = time.perf_counter() - start
+        if done % int(r["log_every"]) == 0 or done == steps:
+            row = {k: v / n_acc for k, v in acc.items()}
+            row["step"] = done
+            history.append(row)
+            acc, n_acc = {}, 0
+            log(f"ddsc step {done}/{steps} " + " ".join(f"{k} {v:.4f}" for k, v in row.items() if k != "step")
+                + f" | {elapsed / done * 1000:.0f} ms/step")
+        if time_limit_s is not None and elapsed >= float(time_limit_s):
+            stopped_early = done < steps
+            log(f"ddsc: time limit {float(time_limit_s):.0f} s reached at step {done}")
+            break
+    seconds = time.perf_counter() - start
+    if n_acc:
+        row = {k: v / n_acc for k, v in acc.items()}
+        row["step"] = done
+        history.append(row)
+    en.eval()
+    de.eval()
+    evaluation = evaluate_latents(en, de, eval_mean, eval_std, sf, r["eval_snrs"], seed + 1, bool(r["reparameterise"]))
+
+    # --- write out ---------------------------------------------------------------------------
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name_for(c)}.pt"
+    torch.save(checkpoint_dict(en, de, epoch=0), path)
+    command = command or " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
+    run = run_provenance("cpu", "diffusers")
+    record = file_record(path)
+    info = {
+        "method": "ddsc",
+        "sizes": {"latent_channels": latent_channels, "c": c, "width": int(r["width"]),
+                  "latent": list(mean.shape[1:]), "sent": [c, int(mean.shape[2]) // 2, int(mean.shape[3]) // 2]},
+        "base": {"path": "embedded (semcom_bench/assets/ddsc-base)" if base_path == EMBEDDED_BASE else str(base_path),
+                 "sha256": base_key, "scaling_factor": sf},
+        "train": {
+            "seed": seed, "steps": steps, "batch_size": batch_size, "threads": threads, "time_limit_s": time_limit_s,
+            "device": "cpu", "snrs_db": list(snrs), "snr_loop": "one optimiser step per SNR in turn, a new batch per cycle",
+            "channel": "awgn, per-image power normalisation (Es/N0 per complex symbol)",
+            "target": "forward state sqrt(a)*y + sqrt(1-a)*eps at a = snr/(snr+P), P = mean(y^2) per image (exact, "
+                      "not the grid step)",
+            "loss": {"mse": r["mse"] if r["use_mse"] else None, "lambda_kl": r["lambda_kl"] if r["use_kl"] else 0.0,
+                     "gamma": r["gamma"] if r["use_guidance"] else 0.0, "reparameterise": bool(r["reparameterise"]),
+                     "use_mse": bool(r["use_mse"]), "use_kl": bool(r["use_kl"]),
+                     "use_guidance": bool(r["use_guidance"])},
+            "optimizer": {"name": "adam", "lr": r["lr"], "per_network": True, "schedule": "constant"},
+            "data": {**spec, "latent": "scaling_factor * posterior sample, redrawn at every batch"},
+        },
+        "evaluation": {"data": eval_spec, "per_snr_db": evaluation,
+                       "note": "F_u's output against the clean forward state sqrt(a)*y on held-out scenes: the "
+                               "output's noise should match the target's (1 - a)"},
+        "provenance": {
+            "command": command, "reproduce": reproduce_command(command, done), "steps_done": done,
+            "stopped_early": stopped_early, "seconds": round(seconds, 1),
+            "seconds_per_step": round(seconds / max(done, 1), 4), "device": run["device_name"],
+            "git_commit": run["git_commit"], "versions": run["versions"], "date": run["date"],
+            "final_losses": history[-1] if history else {},
+        },
+        "weights": {"file": record["file"], "sha256": record["sha256"], "bytes": record["bytes"], "dtype": "float32",
+                    "layout": "official {epoch, en_state_dict, de_state_dict, en_optimizer, de_optimizer} "
+                              "(diffusion_en / diffusion_de keys; optimiser states left empty)",
+                    "parameters": n_params},
+    }
+    json_path = write_provenance(path, info)
+    log(f"ddsc: {done} steps in {seconds:.1f} s; wrote {path} (sha256 {record['sha256'][:16]}…)")
+    for snr, row in evaluation.items():
+        log(f"ddsc eval {snr} dB: " + " ".join(f"{k} {v}" for k, v in row.items()))
+    summary: dict[str, Any] = {"steps": done, "seconds": seconds, "stopped_early": stopped_early, "history": history,
+                               "final": history[-1] if history else {}, "weights": path, "json": json_path,
+                               "info": info, "evaluation": evaluation}
+    if export:
+        ASSETS.mkdir(parents=True, exist_ok=True)
+        if ASSETS.resolve() != folder.resolve():
+            shutil.copyfile(path, ASSETS / path.name)
+            shutil.copyfile(json_path, ASSETS / json_path.name)
+        summary["exported"] = [ASSETS / path.name, ASSETS / json_path.name]
+        log(f"exported {ASSETS / path.name}")
+    return summary
+
+
+__all__ = ["RECIPE", "TRAIN_SNRS", "ASSETS", "name_for", "data_spec", "posteriors", "awgn_through", "hybrid_loss",
+           "evaluate_latents", "train_ddsc"]
