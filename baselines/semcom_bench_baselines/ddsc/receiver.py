@@ -63,7 +63,7 @@ from semcom_bench.symbols import from_symbols, to_symbols
 from semcom_bench.weights import WeightFile, find, register_weights, resolve
 from semcom_bench_baselines.ddsc import snr_mapping as sm
 from semcom_bench_baselines.ddsc.compression import DiffusionDe, DiffusionEn, load_official
-from semcom_bench_baselines.ddsc.latent_model import EMBEDDED_BASE, LatentModel, load_base, resolve_base
+from semcom_bench_baselines.ddsc.latent_model import EMBEDDED_BASE, LatentModel, check_folder, load_base, resolve_base
 
 FLOAT_BITS = 32
 DIM_BITS = 16
@@ -197,7 +197,8 @@ class Ddsc(Method):
         self.base, self.c, self.weights, self.mode, self.fixed_step = base, c, weights, mode, fixed_step
         self.steps, self.aggregate, self.convention = steps, aggregate, convention
         self.reparameterise, self.latent, self.resize = reparameterise, latent, resize
-        self.base_path = resolve_base(base)  # a missing folder is one line now, not at the first batch
+        self.base_path = resolve_base(base)  # a missing or incomplete folder is one line now, not at the first batch
+        check_folder(self.base_path)
         if mode == "fixed" and fixed_step >= steps:
             raise UserError(f"parameter fixed_step of method ddsc ({fixed_step}) must be below steps ({steps}): it is an "
                             "index of the steps grid")
@@ -264,7 +265,7 @@ class Ddsc(Method):
                 from PIL import Image
 
                 img = np.asarray(Image.fromarray(img).resize((self.resize, self.resize), Image.LANCZOS))
-            images.append(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float() / 127.5 - 1.0)
+            images.append(torch.from_numpy(np.array(img)).permute(2, 0, 1).float() / 127.5 - 1.0)
         h, w = images[0].shape[-2:]
         if h % unit or w % unit or any(tuple(i.shape[-2:]) != (h, w) for i in images):
             raise UserError(f"method ddsc needs images whose sides are multiples of {unit} (the VAE's factor "
