@@ -268,7 +268,8 @@ def train_ddsc(*, c: int = 28, steps: int = 3000, batch_size: int = 16, seed: in
     spec = data_spec(r["data_size"], r["data_seed"], height, width)
     mean, std = _latents(model, spec, folder, base_key, workers, data_cache, log)
     eval_spec = data_spec(r["eval_size"], r["data_seed"], height, width, split="val")
-    eval_mean, eval_std = _latents(model, eval_spec, folder, base_key, workers, None, log)
+    eval_cache = None if data_cache is None else Path(data_cache).with_name(Path(data_cache).stem + "-val.npz")
+    eval_mean, eval_std = _latents(model, eval_spec, folder, base_key, workers, eval_cache, log)
     sf = float(model.scaling_factor)
     latent_channels = int(mean.shape[1])
 
