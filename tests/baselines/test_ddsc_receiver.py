@@ -132,6 +132,12 @@ def test_compressed_start_state_is_f_u_at_the_mapped_step(bases, monkeypatch):
     for i, p in enumerate(payloads):
         assert float(info["alpha_u"][i]) == pytest.approx(float(sm.alpha_from_snr(3.0, p.side.latent_power)), rel=1e-5)
         assert int(start[i]) == sm.official_step(3.0, grid.alphas, p.side.latent_power)
+    code = _method(bases["unet"], c=8, weights=str(bases["weights"]), steps=500, convention="code")
+    _, start_code, _ = code.start_states(deliveries, [torch.Generator().manual_seed(i) for i in range(2)])
+    full = torch.as_tensor(code.model().scheduler.alphas_cumprod, dtype=torch.float64)
+    for i, p in enumerate(payloads):  # the official evaluation: k on the 1000-step schedule, k - 1 on the grid
+        k_full = sm.official_step(3.0, full, p.side.latent_power)
+        assert int(start_code[i]) == k_full - 1 and k_full > 1.8 * int(start[i])
     no_reparam = _method(bases["unet"], c=8, weights=str(bases["weights"]), steps=500, reparameterise=False)
     x2, _, _ = no_reparam.start_states(deliveries, [torch.Generator().manual_seed(i) for i in range(2)])
     assert not torch.allclose(x, x2)

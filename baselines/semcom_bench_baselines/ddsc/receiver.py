@@ -23,11 +23,20 @@ channel -> step mapping and :mod:`.compression` for F_d / F_u):
   step filled exactly; the reverse DDIM process (η = 0, diffusers ``DDIMScheduler``, the U-Net
   unconditional: guidance 0 as the official code) and the decoder D (eq. 6).
 
-``convention=code`` reproduces the official code where it departs from the paper: no compensation
-of the gap between the channel's ``ᾱ`` and the grid step (the state is a little cleaner than the
-step it starts at), the reverse process started one grid step lower (ldm's ``decode(t_start=k)``
-runs ``ddim_timesteps[:k]`` from a state noised to index k: k steps, not k + 1), F_u and the step
-fed the configured SNR, and the equaliser's output (MMSE: biased) taken as it is.
+``convention=code`` reproduces the official code where it departs from the paper:
+
+* no compensation of the gap between the channel's ``ᾱ`` and the grid step (the state is a little
+  cleaner than the step it starts at); F_u and the step fed the configured SNR; the equaliser's
+  output (MMSE: biased) taken as it is;
+* ``c=0`` (``img2img_with_wireless_channel.py``, Tables I-IV): the reverse process starts one grid
+  step lower: ldm's ``decode(t_start=k)`` runs ``ddim_timesteps[:k]`` from a state noised to
+  index k (k steps, not k + 1);
+* ``c>0`` (``evaluate_fid`` of ``train_submission.py``, Figs. 6-7, Tables VI-VIII): ``device`` is
+  passed as the 4th positional argument of ``stochastic_encode_from_snr``, i.e. as
+  ``use_original_steps``, so k is picked on the 1000-step schedule and then decoded as a DDIM
+  grid index: the reverse process starts at grid index k - 1, about twice the training step the
+  F_u output is at (10 dB, P = 1: k = 88, start at training step 175, while training used index
+  44, step 89). The paper's "70 reverse steps at 10 dB" (§V-C) fits this (k = 74 at P = 0.8).
 
 Weights. ``base`` is the latent diffusion model (:mod:`.latent_model`: the embedded folder, or a
 Stable Diffusion 2.x diffusers folder / Hugging Face cache). ``weights`` is an F_d/F_u checkpoint in
@@ -355,7 +364,12 @@ class Ddsc(Method):
             index = sm.start_index(alpha_u, grid, self.mode, self.fixed_step)
             if not code:
                 x = sm.jump(x, alpha_u, grid.alphas[index], rngs)
-        start = index - 1 if code else index
+        start = index
+        if code and self.c > 0:  # the official evaluate_fid: k on the 1000-step schedule, decoded on the DDIM grid
+            full = torch.as_tensor(self.model().scheduler.alphas_cumprod, dtype=torch.float64)
+            start = (sm.grid_index(alpha_u, full).reshape(-1) - 1).clamp(max=len(grid) - 1)
+        elif code:
+            start = index - 1
         return x.float(), start, {"alpha_u": alpha_u, "index": index, "snr_in": snr_in}
 
     def reverse(self, x: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
