@@ -290,6 +290,12 @@ def test_other_user_mistakes_are_one_line(bases, tmp_path, monkeypatch):
     data = registry.datasets.create("synthetic-streets", size=1)
     with pytest.raises(UserError, match="multiples of 4"):
         method.transmit_batch([data[0]], [torch.Generator()])
+    with pytest.raises(UserError, match="does not exist .*name of a shipped one"):
+        registry.methods.create("ddsc", base=str(bases["unet"]), c=8, weights=str(tmp_path / "none.pth"))
+    with pytest.raises(UserError, match="belong to the embedded base"):
+        registry.methods.create("ddsc", base=str(bases["unet"]), c=8, weights="ddsc-c8")
+    with pytest.raises(UserError, match="are for c=8, not c=28"):
+        registry.methods.create("ddsc", base=str(bases["unet"]), c=28, weights="ddsc-c8")
     wrong = registry.methods.create("ddsc", base=str(bases["unet"]), c=28, weights=str(bases["weights"]))
     with pytest.raises(UserError, match="c = 28 was asked"):
         wrong.transmit_batch([data[0]], [torch.Generator()])

@@ -76,19 +76,25 @@ from semcom_bench_baselines.ddsc.latent_model import EMBEDDED_BASE, LatentModel,
 
 FLOAT_BITS = 32
 DIM_BITS = 16
-#: compressed channel counts shipped for the embedded base
-EMBEDDED_C = (28, 8)
+#: the F_d/F_u shipped for the embedded base: name -> (C, what it is, sha256). ``ddsc-c<C>`` is the
+#: method's default for C (the full hybrid loss); the others are the paper's ablations (Table VI)
+#: and loss-weight sweeps (Tables VII-VIII), trained by ``semcom-bench train ddsc`` (their JSON
+#: says how).
+SHIPPED: dict[str, tuple[int, str, str | None]] = {
+    "ddsc-c28": (28, "C = 28 (official), the full hybrid loss", None),
+    "ddsc-c8": (8, "C = 8, the full hybrid loss", None),
+}
 
 
-def embedded_compression(c: int, sha256: str | None = None) -> WeightFile:
-    """Declare the shipped F_d/F_u ``assets/ddsc/ddsc-c<C>.pt`` (official checkpoint format) of the embedded base."""
-    name = f"ddsc-c{c}"
+def embedded_compression(name: str) -> WeightFile:
+    """Declare the shipped F_d/F_u ``assets/ddsc/<name>.pt`` (official checkpoint format) of the embedded base."""
+    c, what, sha256 = SHIPPED[name]
     return register_weights(WeightFile(name=name, filename=f"{name}.pt", sha256=sha256, embedded=f"ddsc/{name}.pt",
-                                       description=f"DDSC F_d/F_u for C = {c} on the embedded latent diffusion base",
+                                       description=f"DDSC F_d/F_u on the embedded latent diffusion base: {what}",
                                        used_by=("ddsc",)))
 
 
-EMBEDDED: dict[int, WeightFile] = {c: embedded_compression(c) for c in EMBEDDED_C}
+EMBEDDED: dict[str, WeightFile] = {name: embedded_compression(name) for name in SHIPPED}
 
 
 @dataclass(frozen=True)
@@ -166,7 +172,7 @@ Base = Annotated[str | None, Doc("latent diffusion model: a diffusers Stable Dif
 @methods.register(summary="DDSC (Guo et al. 2025): VAE latent -> F_d compression -> channel as the diffusion forward "
                   "process (SNR -> step, adaptive or fixed) -> F_u with reparameterisation -> reverse DDIM -> VAE "
                   "decoder; embedded latent diffusion base or Stable Diffusion 2 (base=)",
-                  weights=tuple(w.name for w in EMBEDDED.values()), payload="compressed latent (analog)")
+                  weights=tuple(n for n in EMBEDDED if n.count("-") == 1), payload="compressed latent (analog)")
 class Ddsc(Method):
     """Diffusion-driven semantic communication with VAE-based compression (see the module docstring)."""
 
@@ -179,8 +185,8 @@ class Ddsc(Method):
                                        "channels x 4 sends as many values as the latent); 0 sends the latent itself "
                                        "(the paper's generator without compression, Tables I-IV)", low=0)] = 28,
                  weights: Annotated[Path | None, Doc("F_d/F_u checkpoint ({epoch, en_state_dict, de_state_dict, ...}: "
-                                                     "official training script or semcom-bench train ddsc); default: "
-                                                     "the embedded ddsc-c<C> of the embedded base")] = None,
+                                                     "official training script or semcom-bench train ddsc), or the name "
+                                                     "of a shipped one; default: the embedded ddsc-c<C>")] = None,
                  mode: Annotated[Literal["adaptive", "fixed"], Doc("adaptive: reverse process from the step the channel "
                                                                     "maps to (eqs. 15-17); fixed: compensation noise up "
                                                                     "to fixed_step (eq. 14)")] = "adaptive",
@@ -215,11 +221,20 @@ class Ddsc(Method):
             if self.base_path != EMBEDDED_BASE:
                 raise UserError(f"method ddsc with base={base} needs weights=PATH: F_d/F_u trained on that base "
                                 "(semcom-bench train ddsc --base ...), or c=0 to send the latent uncompressed")
-            if c not in EMBEDDED or find(EMBEDDED[c].name) is None:
-                have = [k for k, w in EMBEDDED.items() if find(w.name) is not None]
+            name = f"ddsc-c{c}"
+            if name not in EMBEDDED or find(name) is None:
+                have = [k for k in EMBEDDED if k.count("-") == 1 and find(k) is not None]
                 raise UserError(f"method ddsc has no embedded F_d/F_u for c={c} (shipped: "
-                                f"{', '.join(f'c={k}' for k in have) or 'none'}); semcom-bench train ddsc --c {c} "
-                                "trains one, then pass weights=PATH")
+                                f"{', '.join('c=' + k.split('-c')[1] for k in have) or 'none'}); semcom-bench train "
+                                f"ddsc --c {c} trains one, then pass weights=PATH")
+        if c > 0 and weights is not None and str(weights) in EMBEDDED:
+            if SHIPPED[str(weights)][0] != c:
+                raise UserError(f"weights {weights} of method ddsc are for c={SHIPPED[str(weights)][0]}, not c={c}")
+            if self.base_path != EMBEDDED_BASE:
+                raise UserError(f"weights {weights} of method ddsc belong to the embedded base, not base={base}")
+        elif weights is not None and not Path(weights).expanduser().is_file():
+            raise UserError(f"weights file {weights} does not exist (for method ddsc); give an F_d/F_u checkpoint or "
+                            f"the name of a shipped one ({', '.join(EMBEDDED)})")
         self.sender = DdscSender(self)
 
     # --- weights -------------------------------------------------------------------------------
@@ -230,12 +245,9 @@ class Ddsc(Method):
     def compression_path(self) -> Path | None:
         if self.c == 0:
             return None
-        if self.weights is not None:
-            p = Path(self.weights).expanduser()
-            if not p.is_file():
-                raise UserError(f"weights file {p} does not exist (for method ddsc); check the path")
-            return p
-        return resolve(EMBEDDED[self.c].name)
+        if self.weights is not None and str(self.weights) not in EMBEDDED:
+            return Path(self.weights).expanduser()
+        return resolve(str(self.weights) if self.weights is not None else f"ddsc-c{self.c}")
 
     def compression(self) -> tuple[DiffusionEn, DiffusionDe, bool]:
         path = self.compression_path()
@@ -396,4 +408,4 @@ class Ddsc(Method):
         return self.images_out(images, [d.side.shape for d in deliveries])
 
 
-__all__ = ["Ddsc", "DdscSender", "DdscSide", "EMBEDDED", "EMBEDDED_C", "embedded_compression"]
+__all__ = ["Ddsc", "DdscSender", "DdscSide", "EMBEDDED", "SHIPPED", "embedded_compression"]
