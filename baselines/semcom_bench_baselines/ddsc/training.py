@@ -133,12 +133,12 @@ def posteriors(vae: Any, images: np.ndarray, batch: int = 32) -> tuple[torch.Ten
     return torch.cat(means), torch.cat(stds)
 
 
-def _latents(model: Any, spec: dict[str, Any], folder: Path, base_key: str, workers: int,
+def _latents(model: Any, spec: dict[str, Any], folder: Path, vae_key: str, workers: int,
              data_cache: str | Path | None, log: Callable[[str], None]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior (mean, std) of the scenes of ``spec``, cached in ``folder`` per (base, spec)."""
+    """Posterior (mean, std) of the scenes of ``spec``, cached in ``folder`` per (VAE, spec)."""
     from semcom_bench.hashing import hash_obj
 
-    key = hash_obj({"base": base_key, "spec": spec})[:16]
+    key = hash_obj({"vae": vae_key, "spec": spec})[:16]
     path = folder / f"latents-{key}.pt"
     if path.is_file():
         blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -149,7 +149,7 @@ def _latents(model: Any, spec: dict[str, Any], folder: Path, base_key: str, work
     log(f"ddsc: encoded {len(mean)} scenes with E in {time.perf_counter() - start:.0f} s")
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"mean": mean, "std": std, "spec": spec, "base": base_key}, tmp)
+    torch.save({"mean": mean, "std": std, "spec": spec, "vae": vae_key}, tmp)
     tmp.replace(path)
     return mean, std
 
@@ -266,10 +266,11 @@ def train_ddsc(*, c: int = 28, steps: int = 3000, batch_size: int = 16, seed: in
     if height % unit or width % unit:
         raise UserError(f"ddsc training images {height}x{width} must be multiples of {unit}")
     spec = data_spec(r["data_size"], r["data_seed"], height, width)
-    mean, std = _latents(model, spec, folder, base_key, workers, data_cache, log)
+    vae_key = _hash(str(base_path / "vae"))
+    mean, std = _latents(model, spec, folder, vae_key, workers, data_cache, log)
     eval_spec = data_spec(r["eval_size"], r["data_seed"], height, width, split="val")
     eval_cache = None if data_cache is None else Path(data_cache).with_name(Path(data_cache).stem + "-val.npz")
-    eval_mean, eval_std = _latents(model, eval_spec, folder, base_key, workers, eval_cache, log)
+    eval_mean, eval_std = _latents(model, eval_spec, folder, vae_key, workers, eval_cache, log)
     sf = float(model.scaling_factor)
     latent_channels = int(mean.shape[1])
 
