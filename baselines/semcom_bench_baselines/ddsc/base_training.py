@@ -138,9 +138,11 @@ EMBEDDED_PARTS: dict[str, WeightFile] = {
         name=f"ddsc-base-{part}", filename=config, embedded=f"ddsc-base/{part}", used_by=("ddsc",), sha256=sha256,
         description=f"{what} of the embedded ddsc latent diffusion model (diffusers folder; semcom-bench train ddsc-base)"))
     for part, config, what, sha256 in (
-        ("vae", "config.json", "AutoencoderKL (E/D)", None),
-        ("unet", "config.json", "unconditional UNet2DModel (ε, EMA weights)", None),
-        ("scheduler", "scheduler_config.json", "DDIMScheduler config (SD 2's schedule)", None),
+        ("vae", "config.json", "AutoencoderKL (E/D)", "359481bac40b57f925230098dbba0b6b8a79847302fe451d53d53ca59d95c9fc"),
+        ("unet", "config.json", "unconditional UNet2DModel (ε, EMA weights)",
+         "734bbb3e922f2794cbdb318df58b41f2e9a82c7fc4e757dde57800e0d4700f83"),
+        ("scheduler", "scheduler_config.json", "DDIMScheduler config (SD 2's schedule)",
+         "2f479c88520142a2f7a0d06e9db0c2114ab14c1cf50be20e97769da79b4c275b"),
     )
 }
 
@@ -394,7 +396,8 @@ class _VaeStage(_Stage):
         self.opt.step()
         with torch.no_grad():
             mse = F.mse_loss(rec.clamp(-1, 1), x)
-        return {"loss": float(loss), "l1": float(l1), "kl": float(kl * pixels), "psnr": float(10 * torch.log10(4.0 / mse))}
+        return {"loss": float(loss.detach()), "l1": float(l1.detach()), "kl": float(kl.detach() * pixels),
+                "psnr": float(10 * torch.log10(4.0 / mse))}
 
 
 class _UnetStage(_Stage):
@@ -429,7 +432,7 @@ class _UnetStage(_Stage):
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), float(r["grad_clip"]))
         self.opt.step()
-        return {"loss": float(loss), "grad_norm": float(gnorm)}
+        return {"loss": float(loss.detach()), "grad_norm": float(gnorm)}
 
 
 @torch.no_grad()
@@ -473,6 +476,7 @@ def save_folder(folder: str | Path, vae: Any, unet: Any, scheduler: Any, dtype: 
     """Write ``vae/``, ``unet/`` and ``scheduler/`` into ``folder`` with ``save_pretrained`` (safetensors, ``dtype``)."""
     import copy
 
+    _quiet()  # diffusers' notice on casting a model with .to(dtype)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for sub, net in (("vae", vae), ("unet", unet)):
@@ -525,7 +529,8 @@ def evaluate(vae: Any, unet: Any, scheduler: Any, images: np.ndarray | torch.Ten
     * ``vae``: PSNR of ``D(E(x))`` with the posterior mode and with a sample, and the std of the
       unscaled and scaled latents (samples);
     * ``denoise``: per training step t, the one-step x0 estimate ``(z_t - √(1-ᾱ_t)·ε_θ)/√ᾱ_t``
-      decoded: its PSNR, and the latent MSE of that estimate and of the noisy ``z_t/√ᾱ_t``;
+      decoded: its PSNR, and the latent MSE of that estimate, of the noisy ``z_t/√ᾱ_t`` and of
+      the linear shrinkage ``√ᾱ_t·z_t`` (the MMSE estimate of a unit-variance Gaussian latent);
     * ``channel``: DDSC on an AWGN channel of the latent: per SNR, ``y = z0 + σ·n`` with
       ``σ² = P/snr`` (``P`` the batch's mean square latent, as the official code), the start step k
       of the ``ddim_steps`` grid (:func:`ddsc_start_step`), the reverse process from ``√ᾱ_u·y`` over
@@ -567,6 +572,7 @@ def evaluate(vae: Any, unet: Any, scheduler: Any, images: np.ndarray | torch.Ten
             add(f"t{t}_psnr", psnr_uint8(ref, decode(x0)))
             add(f"t{t}_mse_pred", (x0 - z0).pow(2).flatten(1).mean(1))
             add(f"t{t}_mse_noisy", (zt / math.sqrt(at) - z0).pow(2).flatten(1).mean(1))
+            add(f"t{t}_mse_shrink", (zt * math.sqrt(at) - z0).pow(2).flatten(1).mean(1))
         power = float(z0.pow(2).mean())
         for snr_db in snrs_db:
             snr = 10.0 ** (snr_db / 10.0)
@@ -581,6 +587,9 @@ def evaluate(vae: Any, unet: Any, scheduler: Any, images: np.ndarray | torch.Ten
             key = f"{snr_db:g}dB"
             add(f"{key}_k", torch.full((x.shape[0],), float(k)))
             add(f"{key}_mse_received", (y - z0).pow(2).flatten(1).mean(1))
+            shrunk = y * power / (power + var)
+            add(f"{key}_mse_shrink", (shrunk - z0).pow(2).flatten(1).mean(1))
+            add(f"{key}_psnr_shrink", psnr_uint8(ref, decode(shrunk)))
             add(f"{key}_mse_reverse", (lat - z0).pow(2).flatten(1).mean(1))
             add(f"{key}_psnr_received", psnr_uint8(ref, decode(y)))
             add(f"{key}_psnr_reverse", psnr_uint8(ref, decode(lat)))
@@ -595,12 +604,15 @@ def evaluate(vae: Any, unet: Any, scheduler: Any, images: np.ndarray | torch.Ten
                 "latent_std_raw": round(float(raw.std()), 4), "latent_std_scaled": round(float(scaled.std()), 4),
                 "latent_mean_scaled": round(float(scaled.mean()), 4)},
         "denoise": {str(t): {"alpha_bar": round(float(ac[t]), 4), "psnr_one_step": mean(f"t{t}_psnr"),
-                             "latent_mse_one_step": mean(f"t{t}_mse_pred"), "latent_mse_noisy": mean(f"t{t}_mse_noisy")}
+                             "latent_mse_one_step": mean(f"t{t}_mse_pred"), "latent_mse_noisy": mean(f"t{t}_mse_noisy"),
+                             "latent_mse_shrink": mean(f"t{t}_mse_shrink")}
                     for t in timesteps},
         "channel": {"ddim_steps": ddim_steps, "grid": "diffusers DDIM, leading, steps_offset 1",
                     **{f"{s:g}dB": {"start_step": mean(f"{s:g}dB_k"), "latent_mse_received": mean(f"{s:g}dB_mse_received"),
+                                    "latent_mse_shrink": mean(f"{s:g}dB_mse_shrink"),
                                     "latent_mse_reverse": mean(f"{s:g}dB_mse_reverse"),
                                     "psnr_received": mean(f"{s:g}dB_psnr_received"),
+                                    "psnr_shrink": mean(f"{s:g}dB_psnr_shrink"),
                                     "psnr_reverse": mean(f"{s:g}dB_psnr_reverse")} for s in snrs_db}},
     }
     return out
@@ -697,7 +709,7 @@ def _unet_stage(folder: Path, r: dict[str, Any], vae: Any, images: torch.Tensor,
 
 
 #: steps of the shipped run (its time limits stopped it there): the defaults of :func:`train_ddsc_base`
-SHIPPED_STEPS = {"vae": 1000, "unet": 3000}
+SHIPPED_STEPS = {"vae": 725, "unet": 2895}
 
 
 def train_ddsc_base(*, vae_steps: int = SHIPPED_STEPS["vae"], unet_steps: int = SHIPPED_STEPS["unet"],
