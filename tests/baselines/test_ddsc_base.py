@@ -202,3 +202,24 @@ def test_shipped_model_loads_as_float32_with_its_scaling(tmp_path):
         z = vae.encode(x).latent_dist.mode() * vae.config.scaling_factor
         assert z.shape == (1, 4, 16, 32)
         assert torch.isfinite(unet(z, torch.tensor([100])).sample).all()
+
+
+def test_cli_runs_the_recipe_and_refuses_bad_options_before_rendering(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from semcom_bench.cli.main import app
+
+    calls = []
+    monkeypatch.setattr(bt, "render_training_set", lambda *a, **k: calls.append(a) or {"images": None})
+    res = CliRunner().invoke(app, ["train", "ddsc-base", "--vae-steps", "0", "--out", str(tmp_path / "x")],
+                             terminal_width=400)
+    assert res.exit_code == 2 and not calls, res.output
+    assert [ln for ln in res.output.splitlines() if ln.startswith("error:")] == [
+        "error: vae_steps must be at least 1, got 0"]
+    seen = {}
+    monkeypatch.setattr(bt, "train_ddsc_base", lambda **kw: seen.update(kw))
+    res = CliRunner().invoke(app, ["train", "ddsc-base", "--unet-time-limit", "60", "--resume", "--out", str(tmp_path / "y")])
+    assert res.exit_code == 0, res.output
+    assert seen["unet_time_limit_s"] == 60.0 and seen["resume"] is True and seen["out"] == tmp_path / "y"
+    assert "vae_steps" not in seen  # left out: the recipe's default, the shipped run's steps
+    assert seen["command"].startswith("semcom-bench ")
