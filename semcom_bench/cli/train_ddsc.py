@@ -39,6 +39,7 @@ def register(app: typer.Typer) -> None:
         base: Optional[str] = typer.Option(None, help="The frozen base: a diffusers folder or org/name in the Hugging Face cache. Default: the embedded one."),
         lambda_kl: Optional[float] = typer.Option(None, help="lambda, weight of L_KL (eq. 35). Default: 0.1."),
         gamma: Optional[float] = typer.Option(None, help="gamma, weight of the guidance L_g (eq. 32). Default: 0.1."),
+        domain: Optional[str] = typer.Option(None, help="F_u's target: paper (the received latent y + sigma eps, eq. 37) or code (the forward state, the official code). Default: paper."),
         mse: Optional[str] = typer.Option(None, help="L_MSE on the reparameterised sample (sample, eq. 37) or on mu (mean, the official code). Default: sample."),
         reparameterise: Optional[bool] = typer.Option(None, "--reparameterise/--no-reparameterise", help="The VAE's reparameterisation (Table VI's VAE column). Off needs --no-kl --no-guidance."),
         use_mse: Optional[bool] = typer.Option(None, "--mse-term/--no-mse-term", help="Use L_MSE."),
@@ -54,7 +55,7 @@ def register(app: typer.Typer) -> None:
         from semcom_bench_baselines.ddsc.training import train_ddsc
 
         options = {"c": c, "steps": steps, "batch_size": batch_size, "seed": seed, "threads": threads,
-                   "time_limit_s": time_limit, "base": base, "lambda_kl": lambda_kl, "gamma": gamma, "mse": mse,
+                   "time_limit_s": time_limit, "base": base, "lambda_kl": lambda_kl, "gamma": gamma, "domain": domain, "mse": mse,
                    "reparameterise": reparameterise, "use_mse": use_mse, "use_kl": use_kl,
                    "use_guidance": use_guidance, "lr": lr, "data_size": data_size, "workers": workers,
                    "data_cache": data_cache}

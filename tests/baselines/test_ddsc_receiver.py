@@ -310,3 +310,20 @@ def test_the_cli_says_a_missing_base_in_one_line(tmp_path):
     assert result.exit_code == 2, result.output
     assert "is not a folder" in " ".join(result.output.split())
     assert not (tmp_path / "out").exists()
+
+
+def test_weights_trained_in_the_papers_domain_are_scaled_to_the_state(bases, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    paper_file = tmp_path / "paper.pth"
+    shutil.copyfile(bases["weights"], paper_file)
+    paper_file.with_suffix(".json").write_text(json.dumps({"train": {"domain": "paper", "loss": {"reparameterise": True}}}))
+    monkeypatch.setattr(sm, "jump", lambda x, a_from, a_to, gens: x)  # look at the state before the grid gap
+    code = _method(bases["unet"], c=8, weights=str(bases["weights"]), steps=500)
+    paper = _method(bases["unet"], c=8, weights=str(paper_file), steps=500)
+    _, _, deliveries = _deliveries(code, "awgn", 4.0)
+    x_code, _, info = code.start_states(deliveries, [torch.Generator().manual_seed(i) for i in range(2)])
+    x_paper, _, _ = paper.start_states(deliveries, [torch.Generator().manual_seed(i) for i in range(2)])
+    a = info["alpha_u"].float().reshape(-1, 1, 1, 1)
+    assert torch.allclose(x_paper, torch.sqrt(a) * x_code, atol=1e-5)  # √ᾱ_u·ŷ (eq. 15)

@@ -42,6 +42,7 @@ def test_a_short_run_is_reproducible_and_writes_the_official_format(base, tmp_pa
     info = json.loads(Path(first["json"]).read_text())
     assert info["sizes"] == {"latent_channels": 4, "c": 8, "width": 16, "latent": [4, 16, 16], "sent": [8, 8, 8]}
     assert info["weights"]["sha256"] == hash_file(first["weights"])
+    assert info["train"]["domain"] == "paper"
     assert info["train"]["loss"] == {"mse": "sample", "lambda_kl": 0.1, "gamma": 0.1, "reparameterise": True,
                                      "use_mse": True, "use_kl": True, "use_guidance": True}
     assert info["train"]["snrs_db"] == [-5.0, -3.0, -1.0, 1.0, 3.0, 5.0, 7.0, 9.0, 11.0, 13.0]
@@ -71,27 +72,36 @@ def test_ablation_switches_change_the_loss_and_are_recorded(base, tmp_path):
         _train(base, tmp_path / "x", cache, lamda1=0.1)
 
 
-def test_hybrid_loss_terms_are_eq_37():
+def test_hybrid_loss_terms_are_eq_37_in_both_domains():
+    from semcom_bench_baselines.ddsc.training import targets
+
     torch.manual_seed(0)
     y = torch.randn(2, 4, 3, 3)
     mu, std = torch.randn_like(y), torch.rand_like(y) + 0.5
     alpha = torch.tensor([0.8, 0.5])
-    target = torch.randn_like(y)
-    y_hat = mu + std * torch.randn_like(y)
-    terms = hybrid_loss(y_hat, mu, std, y, alpha, target, dict(RECIPE))
     a = alpha.reshape(-1, 1, 1, 1)
-    s2 = 1 - a
+    sample, mean, var = targets(y, alpha, "paper", torch.Generator().manual_seed(3))
+    eps = torch.randn(y.shape, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(sample, y + torch.sqrt((1 - a) / a) * eps) and torch.equal(mean, y)
+    assert torch.allclose(var, ((1 - a) / a).expand_as(y))  # σ² = P/snr when ᾱ = snr/(snr+P)
+    code = targets(y, alpha, "code", torch.Generator().manual_seed(3))
+    assert torch.allclose(code[0], torch.sqrt(a) * sample)  # the same draw, scaled: the forward state
+    assert torch.allclose(code[1], torch.sqrt(a) * y) and torch.allclose(code[2], (1 - a).expand_as(y))
+    y_hat = mu + std * torch.randn_like(y)
+    terms = hybrid_loss(y_hat, mu, std, sample, mean, var, dict(RECIPE))
     kl = 0.5 * (mu ** 2 + std ** 2 - torch.log(std ** 2) - 1)
-    guid = torch.log(std / torch.sqrt(s2)) + (s2 + (mu - torch.sqrt(a) * y) ** 2) / (2 * std ** 2) - 0.5
-    assert float(terms["mse"]) == pytest.approx(float(((y_hat - target) ** 2).mean()), rel=1e-6)
+    guid = torch.log(std / torch.sqrt(var)) + (var + (mu - y) ** 2) / (2 * std ** 2) - 0.5
+    assert float(terms["mse"]) == pytest.approx(float(((y_hat - sample) ** 2).mean()), rel=1e-6)
     assert float(terms["kl"]) == pytest.approx(float(kl.mean()), rel=1e-6)
     assert float(terms["guidance"]) == pytest.approx(float(guid.mean()), rel=1e-6)
     assert float(terms["total"]) == pytest.approx(float(terms["mse"] + 0.1 * terms["kl"] + 0.1 * terms["guidance"]), rel=1e-6)
-    # L_g vanishes exactly when N(mu, std^2) is the forward state's law
-    exact = hybrid_loss(y_hat, torch.sqrt(a) * y, torch.sqrt(s2).expand_as(y), y, alpha, target, dict(RECIPE))
+    # L_g vanishes exactly when N(mu, std^2) is the target's law, and is scale-invariant
+    exact = hybrid_loss(y_hat, mean, torch.sqrt(var), sample, mean, var, dict(RECIPE))
     assert abs(float(exact["guidance"])) < 1e-6
-    code = hybrid_loss(y_hat, mu, std, y, alpha, target, dict(RECIPE, mse="mean"))
-    assert float(code["mse"]) == pytest.approx(float(((mu - target) ** 2).mean()), rel=1e-6)
+    scaled = hybrid_loss(y_hat, torch.sqrt(a) * mu, torch.sqrt(a) * std, code[0], code[1], code[2], dict(RECIPE))
+    assert float(scaled["guidance"]) == pytest.approx(float(terms["guidance"]), rel=1e-5)
+    on_mean = hybrid_loss(y_hat, mu, std, sample, mean, var, dict(RECIPE, mse="mean"))
+    assert float(on_mean["mse"]) == pytest.approx(float(((mu - sample) ** 2).mean()), rel=1e-6)
 
 
 def test_the_cli_trains_and_names_its_options(base, tmp_path):

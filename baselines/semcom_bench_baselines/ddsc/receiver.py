@@ -15,9 +15,11 @@ channel -> step mapping and :mod:`.compression` for F_d / F_u):
   exact per-symbol noise (:func:`.snr_mapping.symbol_noise`);
 * **receiver:** every symbol brought to the image's common noise level (compensation noise where
   it is cleaner, :func:`.snr_mapping.to_level`), de-normalised, F_u with the SNR (dB) of that level
-  as input and reparameterisation (eqs. 4-5, 30): ``ŷ`` is the diffusion state at
-  ``ᾱ_u = 1/(1 + P·σ̄_u²)``, the step the channel maps to; ``c=0``: the received latent itself,
-  per element (eqs. 15-16, 21-22, 28-29). Then the start step on the sampler's grid: the
+  as input and reparameterisation (eqs. 4-5, 30): ``ŷ ~ N(μ, σ_y²)`` stands for the received latent
+  ``y + σε`` of the uncompressed generator, ``σ² = P·σ̄_u²``, so ``√ᾱ_u·ŷ`` is the diffusion state
+  at ``ᾱ_u = 1/(1 + σ²)``, the step the channel maps to (weights trained in the official code's
+  domain output that state directly); ``c=0``: the received latent itself, per element
+  (eqs. 15-16, 21-22, 28-29). Then the start step on the sampler's grid: the
   channel's own (``mode=adaptive``, eqs. 15-17) or ``fixed_step`` with compensation noise
   (``mode=fixed``, eq. 14; a channel noisier than it starts at its own step), the gap to the grid
   step filled exactly; the reverse DDIM process (η = 0, diffusers ``DDIMScheduler``, the U-Net
@@ -109,18 +111,24 @@ class DdscSide:
 
 
 @lru_cache(maxsize=8)
-def _compression(path: str, latent_channels: int, c: int, device: str) -> tuple[DiffusionEn, DiffusionDe, bool]:
-    """(F_d, F_u, reparameterise as trained) of a checkpoint, eval mode, on ``device``."""
+def _compression(path: str, latent_channels: int, c: int, device: str) -> tuple[DiffusionEn, DiffusionDe, bool, str]:
+    """(F_d, F_u, reparameterise as trained, output domain) of a checkpoint, eval mode, on ``device``.
+
+    The domain (``paper``: F_u outputs the received latent ``y + σε``; ``code``: the forward state)
+    and the reparameterisation come from the JSON ``semcom-bench train ddsc`` writes beside its
+    file; a file without one (the official training script's) is ``code`` with reparameterisation.
+    """
     en, de, ckpt = load_official(path, latent_channels, c)
     sidecar = Path(path).with_suffix(".json")
-    reparam = True
+    reparam, domain = True, "code"
     if sidecar.is_file():
         try:
-            info = json.loads(sidecar.read_text(encoding="utf-8"))
-            reparam = bool(info.get("train", {}).get("loss", {}).get("reparameterise", True))
-        except (OSError, ValueError):
+            train = json.loads(sidecar.read_text(encoding="utf-8")).get("train", {})
+            reparam = bool(train.get("loss", {}).get("reparameterise", True))
+            domain = str(train.get("domain", "code"))
+        except (OSError, ValueError, AttributeError):
             pass
-    return en.to(device), de.to(device), reparam
+    return en.to(device), de.to(device), reparam, domain
 
 
 @lru_cache(maxsize=32)
@@ -249,7 +257,7 @@ class Ddsc(Method):
             return Path(self.weights).expanduser()
         return resolve(str(self.weights) if self.weights is not None else f"ddsc-c{self.c}")
 
-    def compression(self) -> tuple[DiffusionEn, DiffusionDe, bool]:
+    def compression(self) -> tuple[DiffusionEn, DiffusionDe, bool, str]:
         path = self.compression_path()
         if path is None:
             raise UserError("method ddsc with c=0 has no F_d/F_u")
@@ -352,7 +360,7 @@ class Ddsc(Method):
                 x = torch.sqrt(a_k).reshape(-1, 1, 1, 1).to(dev).float() * leveled
             snr_in = torch.tensor(snr_in, dtype=torch.float64)
         else:  # F_u on the compressed symbols (eqs. 4-5, 30)
-            en, de, _ = self.compression()
+            en, de, _, domain = self.compression()
             zs, snr_in, alpha_u = [], [], []
             zshape = (self.c, lshape[1] // 2, lshape[2] // 2)
             for d, s, g in zip(deliveries, sides, rngs):
@@ -373,6 +381,8 @@ class Ddsc(Method):
             with torch.no_grad():
                 y_hat, mu, _ = de(torch.stack(zs).to(dev), snr_in.to(dev, torch.float32), rngs)
             x = y_hat if self.use_reparameterisation() else mu
+            if domain == "paper":  # F_u gives the received latent y + σε: the state is √ᾱ_u times it (eq. 15)
+                x = torch.sqrt(alpha_u).reshape(-1, 1, 1, 1).to(x) * x
             index = sm.start_index(alpha_u, grid, self.mode, self.fixed_step)
             if not code:
                 x = sm.jump(x, alpha_u, grid.alphas[index], rngs)

@@ -13,17 +13,24 @@ recipe does:
 * **channel:** AWGN in this project's convention: F_d's output power-normalised per image to unit
   power per complex symbol, ``CN(0, N0)`` noise, de-normalised (the official code adds noise of
   power ``mean|s|²/snr`` to the un-normalised signal: the same law);
-* **target:** the forward state the channel maps to (eqs. 15-16),
-  ``s = √ᾱ_u·y + √(1-ᾱ_u)·ε`` with ``ᾱ_u = snr/(snr + P)``, ``P = mean(y²)`` per image (official:
-  the batch mean over ``n_samples`` copies of one image). F_u's output is in this *scaled* domain,
-  as in the official code; the paper writes the same terms unscaled (``ŝ = y + σε``, ``N(y, σ²)``):
-  the KL terms are equal either way, the MSE differs by the factor ᾱ_u. The target is at the exact
-  ᾱ_u (the paper); the official code uses the grid step ``ᾱ_k <= ᾱ_u`` of its DDIM grid;
+* **target** (``domain``): what F_u learns to output at SNR ``snr`` for a latent ``y`` of mean square
+  ``P`` (per image; official: the batch mean over ``n_samples`` copies of one image), with
+  ``σ² = P/snr`` and ``ᾱ_u = 1/(1+σ²) = snr/(snr+P)`` (eqs. 15-16):
+
+  - ``paper`` (default): the received latent of the uncompressed generator, ``ŝ = y + σ·ε``, whose
+    law is ``N(y, σ²)`` (eqs. 31-32, 36-37); the receiver starts the reverse process from
+    ``√ᾱ_u·ŷ``. The mean target ``y`` does not depend on the SNR, which suits F_u: only its
+    ``fc_logvar`` sees the SNR;
+  - ``code`` (the official code): the forward state ``x_k = √ᾱ_k·y + √(1-ᾱ_k)·ε`` itself, law
+    ``N(√ᾱ_k·y, 1-ᾱ_k)``, fed to the reverse process as it is. Its mean scales with the SNR, which
+    ``fc_mu`` cannot see. (The official ``ᾱ_k`` is its DDIM grid step; here the exact ``ᾱ_u``.)
+
+  Both give the same KL terms up to the scale of L_KL's prior; the MSE differs by the factor ᾱ_u;
 * **loss** (eq. 37), every term a mean over the latent's elements (as the official code):
   ``L_MSE`` = ``(ŷ - s)²`` with ŷ = μ + σ_y·ε the reparameterised sample (eq. 37's
   ``E[(ŷ - ŝ)²]``; ``mse="mean"`` takes ``(μ - s)²`` as the official code does);
-  ``L_KL`` = ``½(μ² + σ_y² - log σ_y² - 1)`` (eq. 35); ``L_g`` = KL(N(√ᾱ_u·y, 1-ᾱ_u) ‖ N(μ, σ_y²))
-  = ``log(σ_y/σ) + (σ² + (μ - √ᾱ_u·y)²)/(2σ_y²) - ½`` (eq. 32, ``σ² = 1-ᾱ_u``); total
+  ``L_KL`` = ``½(μ² + σ_y² - log σ_y² - 1)`` (eq. 35); ``L_g`` = KL(N(m, v) ‖ N(μ, σ_y²))
+  = ``log(σ_y/√v) + (v + (μ - m)²)/(2σ_y²) - ½`` (eq. 32) with the target's law ``N(m, v)``; total
   ``L_MSE + λ·L_KL + γ·L_g``, λ = γ = 0.1 (the paper's pick, Tables VII-VIII; the code's
   ``--lamda1``, ``--lamda2``). Ablation switches (Table VI): ``reparameterise`` (the "VAE" column:
   off, F_u gives μ and only L_MSE applies), ``use_mse``, ``use_kl``, ``use_guidance``;
@@ -75,6 +82,7 @@ RECIPE: dict[str, Any] = {
     "lr": 1e-3,
     "lambda_kl": 0.1,
     "gamma": 0.1,
+    "domain": "paper",
     "mse": "sample",
     "reparameterise": True,
     "use_mse": True,
@@ -104,6 +112,9 @@ def _check_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
     r = {**RECIPE, **{k: v for k, v in recipe.items() if v is not None}}
     r["snrs"] = tuple(float(s) for s in r["snrs"])
     r["eval_snrs"] = tuple(float(s) for s in r["eval_snrs"])
+    if r["domain"] not in ("paper", "code"):
+        raise UserError(f"ddsc recipe domain must be paper (F_u outputs y + sigma eps) or code (the forward state), "
+                        f"not {r['domain']!r}")
     if r["mse"] not in ("sample", "mean"):
         raise UserError(f"ddsc recipe mse must be sample (eq. 37) or mean (the official code), not {r['mse']!r}")
     if not r["reparameterise"] and (r["use_kl"] or r["use_guidance"]):
@@ -162,17 +173,30 @@ def awgn_through(z: torch.Tensor, snr_db: float, gen: torch.Generator) -> torch.
     return z + noise.to(z)
 
 
-def hybrid_loss(y_hat: torch.Tensor, mu: torch.Tensor, std: torch.Tensor, y: torch.Tensor, alpha: torch.Tensor,
-                target: torch.Tensor, r: dict[str, Any]) -> dict[str, torch.Tensor]:
+def targets(y: torch.Tensor, alpha: torch.Tensor, domain: str,
+            gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(sample, mean, variance) of F_u's target for scaled latents ``y`` (B, ...) at ``ᾱ_u`` (B,).
+
+    ``paper``: ``ŝ = y + σ ε``, ``N(y, σ²)``, ``σ² = (1-ᾱ)/ᾱ``; ``code``: ``√ᾱ y + √(1-ᾱ) ε``, ``N(√ᾱ y, 1-ᾱ)``.
+    """
+    a = alpha.reshape(-1, *(1,) * (y.ndim - 1)).to(y)
+    eps = torch.randn(y.shape, generator=gen).to(y)
+    if domain == "paper":
+        var = (1.0 - a) / a
+        return y + torch.sqrt(var) * eps, y, var.expand_as(y)
+    return torch.sqrt(a) * y + torch.sqrt(1.0 - a) * eps, torch.sqrt(a) * y, (1.0 - a).expand_as(y)
+
+
+def hybrid_loss(y_hat: torch.Tensor, mu: torch.Tensor, std: torch.Tensor, target: torch.Tensor, mean: torch.Tensor,
+                var: torch.Tensor, r: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The terms of eq. 37 (means over elements) and their weighted sum ``total``.
 
     Args:
         y_hat, mu, std: F_u's sample, mean and std, (B, latent, h, w).
-        y: the scaled latent (B, latent, h, w); alpha: (B,) ``ᾱ_u``; target: the forward state ``s``.
+        target: a sample of the target (:func:`targets`); mean, var: the target's law ``N(mean, var)``.
     """
-    a = alpha.reshape(-1, 1, 1, 1).to(y)
     out: dict[str, torch.Tensor] = {}
-    total = y.new_zeros(())
+    total = mu.new_zeros(())
     if r["use_mse"]:
         pred = y_hat if (r["mse"] == "sample" and r["reparameterise"]) else mu
         out["mse"] = (pred - target).square().mean()
@@ -181,8 +205,7 @@ def hybrid_loss(y_hat: torch.Tensor, mu: torch.Tensor, std: torch.Tensor, y: tor
         out["kl"] = (0.5 * (mu.square() + std.square() - 2.0 * torch.log(std) - 1.0)).mean()
         total = total + float(r["lambda_kl"]) * out["kl"]
     if r["use_guidance"]:
-        sigma = torch.sqrt(1.0 - a)
-        out["guidance"] = (torch.log(std / sigma) + (sigma.square() + (mu - torch.sqrt(a) * y).square())
+        out["guidance"] = (0.5 * torch.log(std.square() / var) + (var + (mu - mean).square())
                            / (2.0 * std.square()) - 0.5).mean()
         total = total + float(r["gamma"]) * out["guidance"]
     out["total"] = total
@@ -191,8 +214,10 @@ def hybrid_loss(y_hat: torch.Tensor, mu: torch.Tensor, std: torch.Tensor, y: tor
 
 @torch.no_grad()
 def evaluate_latents(en: DiffusionEn, de: DiffusionDe, mean: torch.Tensor, std: torch.Tensor, sf: float,
-                     snrs: tuple[float, ...], seed: int, reparameterise: bool) -> dict[str, Any]:
-    """Held-out check per SNR: MSE of μ against the clean state √ᾱ_u·y, the target's own noise 1-ᾱ_u, and mean σ_y."""
+                     snrs: tuple[float, ...], seed: int, reparameterise: bool, domain: str) -> dict[str, Any]:
+    """Held-out check per SNR, on the diffusion state the receiver starts from (``√ᾱ_u·ŷ`` for ``paper``):
+    its MSE to the clean state ``√ᾱ_u·y`` (μ alone and the receiver's output) against the state's
+    own noise ``1 - ᾱ_u``, and the mean ``σ_y``."""
     en.eval()
     de.eval()
     gen = torch.Generator().manual_seed(seed)
@@ -205,12 +230,13 @@ def evaluate_latents(en: DiffusionEn, de: DiffusionDe, mean: torch.Tensor, std: 
         z_hat = awgn_through(en(y), snr, gen)
         y_hat, mu, sd = de(z_hat, torch.full((len(y),), snr), [torch.Generator().manual_seed(seed + i)
                                                              for i in range(len(y))])
+        scale = torch.sqrt(a) if domain == "paper" else torch.ones_like(a)
         clean = torch.sqrt(a) * y
-        x = y_hat if reparameterise else mu
-        rows[f"{snr:g}"] = {"mse_mu_vs_clean_state": round(float((mu - clean).square().mean()), 5),
+        x = scale * (y_hat if reparameterise else mu)
+        rows[f"{snr:g}"] = {"mse_mu_vs_clean_state": round(float((scale * mu - clean).square().mean()), 5),
                             "output_noise_var": round(float((x - clean).square().mean()), 5),
                             "target_noise_var": round(float((1 - alpha).mean()), 5),
-                            "mean_sigma_y": round(float(sd.mean()), 5)}
+                            "mean_sigma_y_in_state": round(float((scale * sd).mean()), 5)}
     return rows
 
 
@@ -300,13 +326,12 @@ def train_ddsc(*, c: int = 28, steps: int = 3000, batch_size: int = 16, seed: in
             y = sf * (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=gen))
             power = y.square().mean(dim=(1, 2, 3))
         alpha = sm.alpha_from_snr(snr, power).float()
-        a = alpha.reshape(-1, 1, 1, 1)
-        target = torch.sqrt(a) * y + torch.sqrt(1.0 - a) * torch.randn(y.shape, generator=gen)
+        target, t_mean, t_var = targets(y, alpha, r["domain"], gen)
         z_hat = awgn_through(en(y), snr, gen)
         mu, logvar = de.encode(z_hat, snr)
         sd = torch.exp(0.5 * logvar)
         y_hat = mu + sd * torch.randn(mu.shape, generator=gen) if r["reparameterise"] else mu
-        losses = hybrid_loss(y_hat, mu, sd, y, alpha, target, r)
+        losses = hybrid_loss(y_hat, mu, sd, target, t_mean, t_var, r)
         opt_en.zero_grad(set_to_none=True)
         opt_de.zero_grad(set_to_none=True)
         losses["total"].backward()
@@ -335,7 +360,8 @@ def train_ddsc(*, c: int = 28, steps: int = 3000, batch_size: int = 16, seed: in
         history.append(row)
     en.eval()
     de.eval()
-    evaluation = evaluate_latents(en, de, eval_mean, eval_std, sf, r["eval_snrs"], seed + 1, bool(r["reparameterise"]))
+    evaluation = evaluate_latents(en, de, eval_mean, eval_std, sf, r["eval_snrs"], seed + 1, bool(r["reparameterise"]),
+                                  r["domain"])
 
     # --- write out ---------------------------------------------------------------------------
     folder.mkdir(parents=True, exist_ok=True)
@@ -354,8 +380,10 @@ def train_ddsc(*, c: int = 28, steps: int = 3000, batch_size: int = 16, seed: in
             "seed": seed, "steps": steps, "batch_size": batch_size, "threads": threads, "time_limit_s": time_limit_s,
             "device": "cpu", "snrs_db": list(snrs), "snr_loop": "one optimiser step per SNR in turn, a new batch per cycle",
             "channel": "awgn, per-image power normalisation (Es/N0 per complex symbol)",
-            "target": "forward state sqrt(a)*y + sqrt(1-a)*eps at a = snr/(snr+P), P = mean(y^2) per image (exact, "
-                      "not the grid step)",
+            "domain": r["domain"],
+            "target": ("the received latent y + sigma*eps, sigma^2 = P/snr; the receiver starts from sqrt(a)*output"
+                       if r["domain"] == "paper" else "the forward state sqrt(a)*y + sqrt(1-a)*eps, fed as it is")
+                      + "; a = snr/(snr+P), P = mean(y^2) per image (exact, not a grid step)",
             "loss": {"mse": r["mse"] if r["use_mse"] else None, "lambda_kl": r["lambda_kl"] if r["use_kl"] else 0.0,
                      "gamma": r["gamma"] if r["use_guidance"] else 0.0, "reparameterise": bool(r["reparameterise"]),
                      "use_mse": bool(r["use_mse"]), "use_kl": bool(r["use_kl"]),
@@ -395,5 +423,5 @@ def train_ddsc(*, c: int = 28, steps: int = 3000, batch_size: int = 16, seed: in
     return summary
 
 
-__all__ = ["RECIPE", "TRAIN_SNRS", "ASSETS", "name_for", "data_spec", "posteriors", "awgn_through", "hybrid_loss",
+__all__ = ["RECIPE", "TRAIN_SNRS", "ASSETS", "name_for", "data_spec", "posteriors", "awgn_through", "targets", "hybrid_loss",
            "evaluate_latents", "train_ddsc"]
