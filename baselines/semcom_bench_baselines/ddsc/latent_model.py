@@ -97,9 +97,16 @@ def _one_line(exc: BaseException) -> str:
 def resolve_base(base: str | Path | None) -> Path:
     """The folder ``base`` names: a diffusers folder, an HF cache ``models--…`` folder, or an ``org/name`` in the HF cache."""
     if base is None or str(base) == "":
+        from semcom_bench.errors import MissingWeightsError
+        from semcom_bench_baselines.ddsc.base_training import embedded_base
+
         if not (EMBEDDED_BASE / "unet").is_dir():
             raise UserError(f"the embedded ddsc base {EMBEDDED_BASE} is missing in this version (semcom-bench train "
                             "ddsc-base trains it); give base=PATH to a diffusers Stable Diffusion 2.x folder")
+        try:
+            embedded_base()  # its vae/, unet/ and scheduler/ against their declared sha256
+        except MissingWeightsError as exc:
+            raise UserError(f"the embedded ddsc base: {exc}") from None
         return EMBEDDED_BASE
     p = Path(str(base)).expanduser()
     if not p.exists() and "/" in str(base) and not str(base).startswith((".", "/", "~")):

@@ -72,6 +72,7 @@ from semcom_bench.methods.base import Delivery, Method, Payload, Sender
 from semcom_bench.registry import methods
 from semcom_bench.symbols import from_symbols, to_symbols
 from semcom_bench.weights import WeightFile, find, register_weights, resolve
+from semcom_bench_baselines.ddsc import base_training as _base  # noqa: F401  (declares the embedded base's parts)
 from semcom_bench_baselines.ddsc import snr_mapping as sm
 from semcom_bench_baselines.ddsc.compression import DiffusionDe, DiffusionEn, load_official
 from semcom_bench_baselines.ddsc.latent_model import EMBEDDED_BASE, LatentModel, check_folder, load_base, resolve_base
@@ -180,7 +181,8 @@ Base = Annotated[str | None, Doc("latent diffusion model: a diffusers Stable Dif
 @methods.register(summary="DDSC (Guo et al. 2025): VAE latent -> F_d compression -> channel as the diffusion forward "
                   "process (SNR -> step, adaptive or fixed) -> F_u with reparameterisation -> reverse DDIM -> VAE "
                   "decoder; embedded latent diffusion base or Stable Diffusion 2 (base=)",
-                  weights=tuple(n for n in EMBEDDED if n.count("-") == 1), payload="compressed latent (analog)")
+                  weights=("ddsc-base-vae", "ddsc-base-unet", "ddsc-base-scheduler",
+                           *(n for n in EMBEDDED if n.count("-") == 1)), payload="compressed latent (analog)")
 class Ddsc(Method):
     """Diffusion-driven semantic communication with VAE-based compression (see the module docstring)."""
 
