@@ -47,7 +47,8 @@ def register(app: typer.Typer) -> None:
         use_guidance: Optional[bool] = typer.Option(None, "--guidance/--no-guidance", help="Use L_g."),
         lr: Optional[float] = typer.Option(None, help="Adam learning rate. Default: 1e-3."),
         data_size: Optional[int] = typer.Option(None, help="Training scenes. Default: 4000."),
-        out: Optional[Path] = typer.Option(None, help="Training folder. Default: semcom-train/ddsc-c<C>."),
+        name: Optional[str] = typer.Option(None, help="File stem of the outputs. Default: ddsc-c<C>."),
+        out: Optional[Path] = typer.Option(None, help="Training folder. Default: semcom-train/<name>."),
         export: bool = typer.Option(False, "--export", help="Write F_d/F_u and their JSON into the package's assets (embedded base only)."),
         workers: Optional[int] = typer.Option(None, help="Processes rendering the training scenes. Default: one per core."),
         data_cache: Optional[Path] = typer.Option(None, help="An .npz keeping the rendered scenes. Default: under the cache folder."),
@@ -61,5 +62,5 @@ def register(app: typer.Typer) -> None:
                    "data_cache": data_cache}
         given = {k: v for k, v in options.items() if v is not None}
         command_line = " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
-        folder = out or Path("semcom-train") / f"ddsc-c{c or 28}"
-        train_ddsc(out=folder, export=export, log=say, command=command_line, **given)
+        folder = out or Path("semcom-train") / (name or f"ddsc-c{c or 28}")
+        train_ddsc(out=folder, export=export, log=say, command=command_line, name=name, **given)

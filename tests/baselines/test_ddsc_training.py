@@ -110,9 +110,10 @@ def test_the_cli_trains_and_names_its_options(base, tmp_path):
     out = tmp_path / "cli"
     result = CliRunner().invoke(app, ["train", "ddsc", "--c", "4", "--steps", "2", "--batch-size", "2", "--base", str(base),
                                       "--data-size", "4", "--workers", "1", "--gamma", "0.5", "--no-kl",
-                                      "--data-cache", str(tmp_path / "s.npz"), "--out", str(out)])
+                                      "--data-cache", str(tmp_path / "s.npz"), "--out", str(out), "--name", "ddsc-c4-g"])
     assert result.exit_code == 0, result.output
-    info = json.loads((out / "ddsc-c4.json").read_text())
+    info = json.loads((out / "ddsc-c4-g.json").read_text())
+    assert info["weights"]["file"] == "ddsc-c4-g.pt" and "--name ddsc-c4-g" in info["provenance"]["reproduce"]
     assert info["train"]["loss"]["gamma"] == 0.5 and info["train"]["loss"]["use_kl"] is False
     bad = CliRunner().invoke(app, ["train", "ddsc", "--no-reparameterise", "--base", str(base), "--out", str(out)])
     assert bad.exit_code == 2 and "no variance" in bad.output

@@ -84,8 +84,9 @@ DIM_BITS = 16
 #: and loss-weight sweeps (Tables VII-VIII), trained by ``semcom-bench train ddsc`` (their JSON
 #: says how).
 SHIPPED: dict[str, tuple[int, str, str | None]] = {
-    "ddsc-c28": (28, "C = 28 (official), the full hybrid loss", None),
-    "ddsc-c8": (8, "C = 8, the full hybrid loss", None),
+    "ddsc-c28": (28, "C = 28 (official), the full hybrid loss",
+                 "a0c3465be5bd22c5b983f26bfc49394da4ae1b3f999ab73b3403f574e8892cf2"),
+    "ddsc-c8": (8, "C = 8, the full hybrid loss", "f0522cda205d1a1ce02f6a8508dfc8433c2066757c5980cfa5a7affc65377637"),
 }
 
 

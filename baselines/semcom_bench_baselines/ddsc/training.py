@@ -243,7 +243,8 @@ def evaluate_latents(en: DiffusionEn, de: DiffusionDe, mean: torch.Tensor, std: 
 def train_ddsc(*, c: int = 28, steps: int = 3000, batch_size: int = 16, seed: int = 0, threads: int | None = 1,
                time_limit_s: float | None = None, out: str | Path = "semcom-train/ddsc", export: bool = False,
                base: str | Path | None = None, log: Callable[[str], None] = print, workers: int = 0,
-               data_cache: str | Path | None = None, command: str | None = None, **recipe: Any) -> dict[str, Any]:
+               data_cache: str | Path | None = None, command: str | None = None, name: str | None = None,
+               **recipe: Any) -> dict[str, Any]:
     """Train F_d/F_u for ``c`` compressed channels on a frozen base (see the module docstring).
 
     Args:
@@ -260,6 +261,7 @@ def train_ddsc(*, c: int = 28, steps: int = 3000, batch_size: int = 16, seed: in
         workers: processes rendering the training scenes (0: one per core).
         data_cache: ``.npz`` of the rendered scenes.
         command: the command line recorded in the provenance.
+        name: file stem of the outputs (default ``ddsc-c<C>``; the ablations ship under their own names).
         recipe: overrides of :data:`RECIPE` (``lambda_kl``, ``gamma``, ``mse``, ``reparameterise``,
             ``use_mse``, ``use_kl``, ``use_guidance``, ``lr``, ``snrs``, ``data_size``, ...).
 
@@ -365,7 +367,10 @@ def train_ddsc(*, c: int = 28, steps: int = 3000, batch_size: int = 16, seed: in
 
     # --- write out ---------------------------------------------------------------------------
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name_for(c)}.pt"
+    stem = name or name_for(c)
+    if not stem or "/" in stem or stem.startswith("."):
+        raise UserError(f"ddsc name {stem!r} must be a plain file stem such as ddsc-c8-vae-mse")
+    path = folder / f"{stem}.pt"
     torch.save(checkpoint_dict(en, de, epoch=0), path)
     command = command or " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
     run = run_provenance("cpu", "diffusers")
