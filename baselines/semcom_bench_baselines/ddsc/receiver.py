@@ -87,6 +87,17 @@ SHIPPED: dict[str, tuple[int, str, str | None]] = {
     "ddsc-c28": (28, "C = 28 (official), the full hybrid loss",
                  "a0c3465be5bd22c5b983f26bfc49394da4ae1b3f999ab73b3403f574e8892cf2"),
     "ddsc-c8": (8, "C = 8, the full hybrid loss", "f0522cda205d1a1ce02f6a8508dfc8433c2066757c5980cfa5a7affc65377637"),
+    # Table VI at C = 8, 8000 steps each
+    "ddsc-c8-mse": (8, "Table VI: L_MSE without reparameterisation",
+                    "0b951027d6775d6c82f382cd98536e3383477e26c21d0181fb47a75cfa0e750d"),
+    "ddsc-c8-vae-mse": (8, "Table VI: VAE + L_MSE", "238feb6758168d8d9485f1719405f38873ff503226573a526fb0a7f76a0b6975"),
+    "ddsc-c8-vae-g": (8, "Table VI: VAE + L_g", "5ec65a6a41f81a9acf63c55a3d3106a3b2b78b6538c179cbae58cd635bf2a0a8"),
+    "ddsc-c8-vae-mse-kl": (8, "Table VI: VAE + L_MSE + L_KL",
+                           "524a62851c65fb2a429c21bfc32528d4ceb3a97fe8ce79b243d9a23bc76e908d"),
+    "ddsc-c8-vae-mse-g": (8, "Table VI: VAE + L_MSE + L_g",
+                          "7c8d1bd072a79fdf062f7401e98cfe6f0ad60aecc1d318b0496668a3a901c60c"),
+    "ddsc-c8-vae-mse-kl-g": (8, "Table VI: VAE + L_MSE + L_KL + L_g (the full loss, 8000 steps)",
+                             "99e79cd5bc6ae501fc870b9111eab1492dab4f3f7d129967d9b37b6d9e6cff75"),
 }
 
 
