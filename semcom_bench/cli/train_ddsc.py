@@ -20,7 +20,7 @@ EPILOG = """**Examples**
 
     semcom-bench train ddsc --c 28 --time-limit 480 --export
     semcom-bench train ddsc --c 8 --no-guidance --no-kl --out runs/ddsc-mse
-    semcom-bench train ddsc --base stabilityai/stable-diffusion-2-1-base --c 28 --out runs/ddsc-sd2
+    semcom-bench train ddsc --base stabilityai/stable-diffusion-2-1-base --dataset "lsun(root=data/lsun,split=train,size=512)" --data-size 20000 --device cuda --c 28 --out runs/ddsc-sd2
 """
 
 
@@ -47,6 +47,8 @@ def register(app: typer.Typer) -> None:
         use_guidance: Optional[bool] = typer.Option(None, "--guidance/--no-guidance", help="Use L_g."),
         lr: Optional[float] = typer.Option(None, help="Adam learning rate. Default: 1e-3."),
         data_size: Optional[int] = typer.Option(None, help="Training scenes. Default: 4000."),
+        dataset: Optional[str] = typer.Option(None, help="Training images as a data-set spec, e.g. 'lsun(root=...,split=train,size=512)': the first --data-size samples train, the next 64 are held out. Default: synthetic-streets at 64x128."),
+        device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N or auto. Default: cpu."),
         name: Optional[str] = typer.Option(None, help="File stem of the outputs. Default: ddsc-c<C>."),
         out: Optional[Path] = typer.Option(None, help="Training folder. Default: semcom-train/<name>."),
         export: bool = typer.Option(False, "--export", help="Write F_d/F_u and their JSON into the package's assets (embedded base only)."),
@@ -59,7 +61,7 @@ def register(app: typer.Typer) -> None:
                    "time_limit_s": time_limit, "base": base, "lambda_kl": lambda_kl, "gamma": gamma, "domain": domain, "mse": mse,
                    "reparameterise": reparameterise, "use_mse": use_mse, "use_kl": use_kl,
                    "use_guidance": use_guidance, "lr": lr, "data_size": data_size, "workers": workers,
-                   "data_cache": data_cache}
+                   "data_cache": data_cache, "dataset": dataset, "device": device}
         given = {k: v for k, v in options.items() if v is not None}
         command_line = " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
         folder = out or Path("semcom-train") / (name or f"ddsc-c{c or 28}")

@@ -113,7 +113,27 @@ def test_the_cli_trains_and_names_its_options(base, tmp_path):
                                       "--data-cache", str(tmp_path / "s.npz"), "--out", str(out), "--name", "ddsc-c4-g"])
     assert result.exit_code == 0, result.output
     info = json.loads((out / "ddsc-c4-g.json").read_text())
-    assert info["weights"]["file"] == "ddsc-c4-g.pt" and "--name ddsc-c4-g" in info["provenance"]["reproduce"]
+    assert info["weights"]["file"] == "ddsc-c4-g.pt"
     assert info["train"]["loss"]["gamma"] == 0.5 and info["train"]["loss"]["use_kl"] is False
     bad = CliRunner().invoke(app, ["train", "ddsc", "--no-reparameterise", "--base", str(base), "--out", str(out)])
     assert bad.exit_code == 2 and "no variance" in bad.output
+
+
+def test_any_registered_data_set_trains_streamed(base, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "photos" / "images"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    spec = f"folder(root={tmp_path / 'photos'},labels=none)"
+    summary, lines = _train(base, tmp_path / "f", tmp_path / "unused.npz", dataset=spec, data_size=4, eval_size=2)
+    assert any("encoded 4 samples of folder" in ln for ln in lines)
+    assert any("encoded 2 samples of folder" in ln for ln in lines)
+    info = summary["info"]
+    assert info["train"]["data"]["dataset"] == spec and info["evaluation"]["data"] == {"dataset": spec, "first": 4,
+                                                                                        "count": 2}
+    with pytest.raises(UserError, match="has 6 samples"):
+        _train(base, tmp_path / "g", tmp_path / "unused.npz", dataset=spec, data_size=6, eval_size=2)

@@ -132,21 +132,24 @@ def _check_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
     return r
 
 
-def posteriors(vae: Any, images: np.ndarray, batch: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, std) of E's posterior for (N, H, W, 3) uint8 images: (N, latent, h, w) float32 each (unscaled)."""
+def _encode(vae: Any, images: list[np.ndarray] | np.ndarray, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.from_numpy(np.stack([np.asarray(i) for i in images])).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    dist = vae.encode(x.to(device)).latent_dist
+    return dist.mean.float().cpu(), dist.std.float().cpu()
+
+
+def posteriors(vae: Any, images: np.ndarray, batch: int = 32, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) of E's posterior for (N, H, W, 3) uint8 images: (N, latent, h, w) float32 each (unscaled), on the CPU."""
     means, stds = [], []
     with torch.no_grad():
         for i in range(0, len(images), batch):
-            x = torch.from_numpy(images[i:i + batch]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-            dist = vae.encode(x).latent_dist
-            means.append(dist.mean.float())
-            stds.append(dist.std.float())
+            m, sd = _encode(vae, images[i:i + batch], device)
+            means.append(m)
+            stds.append(sd)
     return torch.cat(means), torch.cat(stds)
 
 
-def _latents(model: Any, spec: dict[str, Any], folder: Path, vae_key: str, workers: int,
-             data_cache: str | Path | None, log: Callable[[str], None]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior (mean, std) of the scenes of ``spec``, cached in ``folder`` per (VAE, spec)."""
+def _cached(folder: Path, vae_key: str, spec: Any, make: Callable[[], tuple[torch.Tensor, torch.Tensor]]):
     from semcom_bench.hashing import hash_obj
 
     key = hash_obj({"vae": vae_key, "spec": spec})[:16]
@@ -154,10 +157,7 @@ def _latents(model: Any, spec: dict[str, Any], folder: Path, vae_key: str, worke
     if path.is_file():
         blob = torch.load(path, map_location="cpu", weights_only=True)
         return blob["mean"], blob["std"]
-    data = render_training_set(spec, workers, data_cache or default_data_cache(spec), log, fields=("images",))
-    start = time.perf_counter()
-    mean, std = posteriors(model.vae, data["images"])
-    log(f"ddsc: encoded {len(mean)} scenes with E in {time.perf_counter() - start:.0f} s")
+    mean, std = make()
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save({"mean": mean, "std": std, "spec": spec, "vae": vae_key}, tmp)
@@ -165,12 +165,57 @@ def _latents(model: Any, spec: dict[str, Any], folder: Path, vae_key: str, worke
     return mean, std
 
 
+def _latents(model: Any, spec: dict[str, Any], folder: Path, vae_key: str, workers: int,
+             data_cache: str | Path | None, log: Callable[[str], None], device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior (mean, std) of the scenes of ``spec`` (rendered through the training-set cache), cached in
+    ``folder`` per (VAE, spec)."""
+
+    def make() -> tuple[torch.Tensor, torch.Tensor]:
+        data = render_training_set(spec, workers, data_cache or default_data_cache(spec), log, fields=("images",))
+        start = time.perf_counter()
+        out = posteriors(model.vae, data["images"], device=device)
+        log(f"ddsc: encoded {len(out[0])} scenes with E in {time.perf_counter() - start:.0f} s")
+        return out
+
+    return _cached(folder, vae_key, spec, make)
+
+
+def stream_latents(model: Any, dataset: str, first: int, count: int, folder: Path, vae_key: str,
+                   log: Callable[[str], None], device: str = "cpu", batch: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior (mean, std) of samples ``first .. first + count - 1`` of any registered data set (e.g.
+    ``lsun(root=...,split=train,size=512)``), read one batch at a time (no image array is kept)."""
+    from semcom_bench import registry
+    from semcom_bench.config import parse_spec
+
+    spec = parse_spec(dataset)
+
+    def make() -> tuple[torch.Tensor, torch.Tensor]:
+        ds = registry.datasets.create(spec.name, **spec.params)
+        stop = min(len(ds), first + count)
+        if stop <= first:
+            raise UserError(f"ddsc training data set {dataset} has {len(ds)} samples; samples from {first} are needed")
+        means, stds, images = [], [], []
+        start = time.perf_counter()
+        with torch.no_grad():
+            for i in range(first, stop):
+                images.append(ds[i].image)
+                if len(images) == batch or i == stop - 1:
+                    m, sd = _encode(model.vae, images, device)
+                    means.append(m)
+                    stds.append(sd)
+                    images = []
+        log(f"ddsc: encoded {stop - first} samples of {dataset} with E in {time.perf_counter() - start:.0f} s")
+        return torch.cat(means), torch.cat(stds)
+
+    return _cached(folder, vae_key, {"dataset": dataset, "first": first, "count": count}, make)
+
+
 def awgn_through(z: torch.Tensor, snr_db: float, gen: torch.Generator) -> torch.Tensor:
     """z (B, C, h, w) through AWGN at ``snr_db`` (Es/N0 per complex symbol after per-image power normalisation)."""
     n0 = 10.0 ** (-snr_db / 10.0)
     power = z.detach().square().mean(dim=(1, 2, 3), keepdim=True)  # per real value = Es/2 after normalisation
-    noise = torch.randn(z.shape, generator=gen) * torch.sqrt(power * n0)  # N0/2 per real at Es = 1, times 2P
-    return z + noise.to(z)
+    noise = torch.randn(z.shape, generator=gen).to(z) * torch.sqrt(power * n0)  # N0/2 per real at Es = 1, times 2P
+    return z + noise
 
 
 def targets(y: torch.Tensor, alpha: torch.Tensor, domain: str,
@@ -221,15 +266,16 @@ def evaluate_latents(en: DiffusionEn, de: DiffusionDe, mean: torch.Tensor, std: 
     en.eval()
     de.eval()
     gen = torch.Generator().manual_seed(seed)
-    y = sf * (mean + std * torch.randn(mean.shape, generator=gen))
-    power = y.square().mean(dim=(1, 2, 3))
+    device = next(en.parameters()).device
+    y = (sf * (mean + std * torch.randn(mean.shape, generator=gen))).to(device)
+    power = y.square().mean(dim=(1, 2, 3)).cpu()
     rows = {}
     for snr in snrs:
         alpha = sm.alpha_from_snr(snr, power).float()
-        a = alpha.reshape(-1, 1, 1, 1)
+        a = alpha.reshape(-1, 1, 1, 1).to(device)
         z_hat = awgn_through(en(y), snr, gen)
-        y_hat, mu, sd = de(z_hat, torch.full((len(y),), snr), [torch.Generator().manual_seed(seed + i)
-                                                             for i in range(len(y))])
+        y_hat, mu, sd = de(z_hat, torch.full((len(y),), snr, device=device),
+                           [torch.Generator().manual_seed(seed + i) for i in range(len(y))])
         scale = torch.sqrt(a) if domain == "paper" else torch.ones_like(a)
         clean = torch.sqrt(a) * y
         x = scale * (y_hat if reparameterise else mu)
@@ -244,7 +290,7 @@ def train_ddsc(*, c: int = 28, steps: int = 3000, batch_size: int = 16, seed: in
                time_limit_s: float | None = None, out: str | Path = "semcom-train/ddsc", export: bool = False,
                base: str | Path | None = None, log: Callable[[str], None] = print, workers: int = 0,
                data_cache: str | Path | None = None, command: str | None = None, name: str | None = None,
-               **recipe: Any) -> dict[str, Any]:
+               dataset: str | None = None, device: str = "cpu", **recipe: Any) -> dict[str, Any]:
     """Train F_d/F_u for ``c`` compressed channels on a frozen base (see the module docstring).
 
     Args:
@@ -262,6 +308,10 @@ def train_ddsc(*, c: int = 28, steps: int = 3000, batch_size: int = 16, seed: in
         data_cache: ``.npz`` of the rendered scenes.
         command: the command line recorded in the provenance.
         name: file stem of the outputs (default ``ddsc-c<C>``; the ablations ship under their own names).
+        dataset: the training images as a data-set spec (e.g. ``lsun(root=...,split=train,size=512)``,
+            sides multiples of twice the VAE's factor): its first ``data_size`` samples train, the next
+            ``eval_size`` are held out. Default: synthetic-streets' train (and val) split at 64x128.
+        device: where E, F_d and F_u run (``cuda`` for Stable Diffusion 2).
         recipe: overrides of :data:`RECIPE` (``lambda_kl``, ``gamma``, ``mse``, ``reparameterise``,
             ``use_mse``, ``use_kl``, ``use_guidance``, ``lr``, ``snrs``, ``data_size``, ...).
 
@@ -280,31 +330,44 @@ def train_ddsc(*, c: int = 28, steps: int = 3000, batch_size: int = 16, seed: in
     if export and base_path != EMBEDDED_BASE:
         raise UserError("export writes the embedded F_d/F_u, which belong to the embedded base; leave out --base "
                         "or --export")
-    model = load_base(base_path, "cpu")
+    from semcom_bench.components import resolve_device
+
+    device = resolve_device(device)
+    model = load_base(base_path, device)
     from semcom_bench_baselines.ddsc.receiver import _hash
 
     base_key = "-".join(_hash(str(base_path / s)) for s in ("vae", "unet", "scheduler") if (base_path / s).is_dir())
-    height = width = None
-    sample_size = model.vae.config.sample_size
-    if base_path == EMBEDDED_BASE or sample_size is None:
-        height, width = 64, 128
-    else:
-        height, width = (sample_size, sample_size) if isinstance(sample_size, int) else tuple(sample_size)
-    unit = 2 * model.factor
-    if height % unit or width % unit:
-        raise UserError(f"ddsc training images {height}x{width} must be multiples of {unit}")
-    spec = data_spec(r["data_size"], r["data_seed"], height, width)
     vae_key = _hash(str(base_path / "vae"))
-    mean, std = _latents(model, spec, folder, vae_key, workers, data_cache, log)
-    eval_spec = data_spec(r["eval_size"], r["data_seed"], height, width, split="val")
-    eval_cache = None if data_cache is None else Path(data_cache).with_name(Path(data_cache).stem + "-val.npz")
-    eval_mean, eval_std = _latents(model, eval_spec, folder, vae_key, workers, eval_cache, log)
+    if dataset is None:
+        height = width = None
+        sample_size = model.vae.config.sample_size
+        if base_path == EMBEDDED_BASE or sample_size is None:
+            height, width = 64, 128
+        else:
+            height, width = (sample_size, sample_size) if isinstance(sample_size, int) else tuple(sample_size)
+        unit = 2 * model.factor
+        if height % unit or width % unit:
+            raise UserError(f"ddsc training images {height}x{width} must be multiples of {unit}")
+        spec: Any = data_spec(r["data_size"], r["data_seed"], height, width)
+        mean, std = _latents(model, spec, folder, vae_key, workers, data_cache, log, device)
+        eval_spec: Any = data_spec(r["eval_size"], r["data_seed"], height, width, split="val")
+        eval_cache = None if data_cache is None else Path(data_cache).with_name(Path(data_cache).stem + "-val.npz")
+        eval_mean, eval_std = _latents(model, eval_spec, folder, vae_key, workers, eval_cache, log, device)
+    else:
+        spec = {"dataset": dataset, "first": 0, "count": int(r["data_size"])}
+        mean, std = stream_latents(model, dataset, 0, int(r["data_size"]), folder, vae_key, log, device)
+        eval_spec = {"dataset": dataset, "first": int(r["data_size"]), "count": int(r["eval_size"])}
+        eval_mean, eval_std = stream_latents(model, dataset, int(r["data_size"]), int(r["eval_size"]), folder, vae_key,
+                                             log, device)
+    if mean.shape[-1] % 2 or mean.shape[-2] % 2:
+        raise UserError(f"ddsc training latents {tuple(mean.shape[1:])} need even sides for F_d's stride 2")
     sf = float(model.scaling_factor)
     latent_channels = int(mean.shape[1])
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         en, de = build(latent_channels, c, int(r["width"]))
+    en, de = en.to(device), de.to(device)
     opt_en = torch.optim.Adam(en.parameters(), lr=float(r["lr"]))
     opt_de = torch.optim.Adam(de.parameters(), lr=float(r["lr"]))
     gen = torch.Generator().manual_seed(seed)
@@ -325,14 +388,14 @@ def train_ddsc(*, c: int = 28, steps: int = 3000, batch_size: int = 16, seed: in
         snr = snrs[done % len(snrs)]
         if done % len(snrs) == 0:  # a new batch per cycle of SNRs (the official loop)
             idx = torch.randint(len(mean), (batch_size,), generator=gen)
-            y = sf * (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=gen))
+            y = (sf * (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=gen))).to(device)
             power = y.square().mean(dim=(1, 2, 3))
-        alpha = sm.alpha_from_snr(snr, power).float()
+        alpha = sm.alpha_from_snr(snr, power.cpu()).float()
         target, t_mean, t_var = targets(y, alpha, r["domain"], gen)
         z_hat = awgn_through(en(y), snr, gen)
         mu, logvar = de.encode(z_hat, snr)
         sd = torch.exp(0.5 * logvar)
-        y_hat = mu + sd * torch.randn(mu.shape, generator=gen) if r["reparameterise"] else mu
+        y_hat = mu + sd * torch.randn(mu.shape, generator=gen).to(sd) if r["reparameterise"] else mu
         losses = hybrid_loss(y_hat, mu, sd, target, t_mean, t_var, r)
         opt_en.zero_grad(set_to_none=True)
         opt_de.zero_grad(set_to_none=True)
@@ -373,7 +436,7 @@ def train_ddsc(*, c: int = 28, steps: int = 3000, batch_size: int = 16, seed: in
     path = folder / f"{stem}.pt"
     torch.save(checkpoint_dict(en, de, epoch=0), path)
     command = command or " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
-    run = run_provenance("cpu", "diffusers")
+    run = run_provenance(device, "diffusers")
     record = file_record(path)
     info = {
         "method": "ddsc",
@@ -383,7 +446,7 @@ def train_ddsc(*, c: int = 28, steps: int = 3000, batch_size: int = 16, seed: in
                  "sha256": base_key, "scaling_factor": sf},
         "train": {
             "seed": seed, "steps": steps, "batch_size": batch_size, "threads": threads, "time_limit_s": time_limit_s,
-            "device": "cpu", "snrs_db": list(snrs), "snr_loop": "one optimiser step per SNR in turn, a new batch per cycle",
+            "device": device, "snrs_db": list(snrs), "snr_loop": "one optimiser step per SNR in turn, a new batch per cycle",
             "channel": "awgn, per-image power normalisation (Es/N0 per complex symbol)",
             "domain": r["domain"],
             "target": ("the received latent y + sigma*eps, sigma^2 = P/snr; the receiver starts from sqrt(a)*output"
