@@ -16,6 +16,7 @@ MODULES: list[str] = [
     "semcom_bench_baselines.ccfpse.receiver",
     "semcom_bench_baselines.deepjscc.receiver",
     "semcom_bench_baselines.cddm.receiver",
+    "semcom_bench_baselines.ddsc.receiver",
 ]
 
 for _module in MODULES:

@@ -18,6 +18,7 @@ RECIPES: list[str] = [
     "semcom_bench.cli.train_baselines",
     "semcom_bench.cli.train_jscc",
     "semcom_bench.cli.train_cddm",
+    "semcom_bench.cli.train_ddsc",
 ]
 
 for _module in RECIPES:

@@ -41,6 +41,7 @@ def trainer(method: str) -> Any:
 def register(app: typer.Typer) -> None:
     for method, (_, what) in TRAINERS.items():
         _register_one(app, method, what)
+    _register_ddsc_base(app)
 
 
 def _register_one(app: typer.Typer, method: str, what: str) -> None:
@@ -62,3 +63,44 @@ def _register_one(app: typer.Typer, method: str, what: str) -> None:
         given = {k: v for k, v in options.items() if v is not None}
         command_line = " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
         trainer(method)(out=out or Path("semcom-train") / method, export=export, log=say, command=command_line, **given)
+
+
+DDSC_BASE_EPILOG = """**Examples**
+
+    semcom-bench train ddsc-base --vae-steps 100000 --unet-steps 100000 --vae-time-limit 720 --unet-time-limit 1500 --export
+    semcom-bench train ddsc-base --vae-steps 200 --unet-steps 200 --out runs/ddsc-base
+    semcom-bench train ddsc-base --resume --out runs/ddsc-base
+"""
+
+
+def _register_ddsc_base(app: typer.Typer) -> None:
+    @command(app, "ddsc-base", epilog=DDSC_BASE_EPILOG,
+             help="Train the embedded latent diffusion model of ddsc on synthetic-streets at 64x128 (an AutoencoderKL, "
+                  "then an unconditional UNet2DModel on its latents) and write it as a diffusers folder; --export "
+                  "copies it into the package's assets.")
+    def train(
+        vae_steps: Optional[int] = typer.Option(None, help="VAE steps. Default: the shipped run's."),
+        unet_steps: Optional[int] = typer.Option(None, help="U-Net steps. Default: the shipped run's."),
+        vae_batch_size: Optional[int] = typer.Option(None, help="Images per VAE step. Default: the recipe's."),
+        unet_batch_size: Optional[int] = typer.Option(None, help="Latents per U-Net step. Default: the recipe's."),
+        seed: Optional[int] = typer.Option(None, help="Seed of the initialisations and every random draw. Default: the recipe's."),
+        threads: Optional[int] = typer.Option(None, help="Torch CPU threads. Default: the recipe's (1)."),
+        vae_time_limit: Optional[float] = typer.Option(None, help="Seconds of VAE training after which it stops (the JSON records the steps done)."),
+        unet_time_limit: Optional[float] = typer.Option(None, help="Seconds of U-Net training after which it stops."),
+        resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoints in --out (a finished stage is kept)."),
+        out: Optional[Path] = typer.Option(None, help="Training folder. Default: semcom-train/ddsc-base."),
+        export: bool = typer.Option(False, "--export", help="Copy the model folder into the package's assets (assets/ddsc-base)."),
+        evaluate_images: Optional[int] = typer.Option(None, help="Test scenes the exported model is measured on (0: none). Default: 32."),
+        workers: Optional[int] = typer.Option(None, help="Processes rendering the training scenes. Default: one per core."),
+        data_cache: Optional[Path] = typer.Option(None, help="An .npz keeping the rendered scenes. Default: under the cache folder."),
+    ) -> None:
+        from semcom_bench_baselines.ddsc.base_training import train_ddsc_base
+
+        options = {"vae_steps": vae_steps, "unet_steps": unet_steps, "vae_batch_size": vae_batch_size,
+                   "unet_batch_size": unet_batch_size, "seed": seed, "threads": threads,
+                   "vae_time_limit_s": vae_time_limit, "unet_time_limit_s": unet_time_limit,
+                   "evaluate_images": evaluate_images, "workers": workers, "data_cache": data_cache}
+        given = {k: v for k, v in options.items() if v is not None}
+        command_line = " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
+        train_ddsc_base(out=out or Path("semcom-train") / "ddsc-base", resume=resume, export=export, log=say,
+                        command=command_line, **given)
