@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
     def train_deepjscc(
         ratio: str = typer.Option("1/12", help="Bandwidth ratio k/n = c/96 (c latent channels): 1/12, 1/6, 0.0833..."),
         snr_train: float = typer.Option(13.0, help="Training SNR in dB (Es/N0 per complex symbol, AWGN)."),
-        steps: Optional[int] = typer.Option(None, help="Optimisation steps. Default: the recipe's (2400)."),
+        steps: Optional[int] = typer.Option(None, help="Optimisation steps. Default: the recipe's (3000)."),
         batch_size: Optional[int] = typer.Option(None, help="Images per step. Default: 32."),
         seed: int = typer.Option(0, help="Seed of the initialisation and of every random draw."),
         threads: Optional[int] = typer.Option(1, help="Torch CPU threads."),
@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         export: bool = typer.Option(False, "--export", help="Write the weights and their JSON into the package's assets."),
         lr: Optional[float] = typer.Option(None, help="Adam learning rate before --lr-drop-step. Default: 1e-3."),
         lr_final: Optional[float] = typer.Option(None, help="Learning rate from --lr-drop-step on. Default: 1e-4."),
-        lr_drop_step: Optional[int] = typer.Option(None, help="Step at which the learning rate drops. Default: 2000."),
+        lr_drop_step: Optional[int] = typer.Option(None, help="Step at which the learning rate drops to --lr-final. Default: no drop."),
         data_size: Optional[int] = typer.Option(None, help="Training scenes (the first N of the train split). Default: 10000."),
         workers: Optional[int] = typer.Option(None, help="Processes rendering the training scenes. Default: one per core."),
         data_cache: Optional[Path] = typer.Option(None, help="An .npz keeping the rendered scenes. Default: under the cache folder."),

@@ -16,9 +16,10 @@ from semcom_bench.errors import UserError
 from semcom_bench.weights import find
 from semcom_bench_baselines.deepjscc.network import EMBEDDED, DeepJsccDecoder, DeepJsccEncoder, state_dict
 
-#: embedded model -> its PSNR (dB) on synthetic-streets test at 20 dB AWGN, less a margin (measured values in
-#: the JSON beside each file: ``evaluation.psnr``)
-PSNR_FLOOR_20DB = {(16, 10.0): 22.0, (16, 13.0): 22.0, (8, 10.0): 20.5, (8, 13.0): 20.5}
+#: embedded model -> a floor for its PSNR (dB) on synthetic-streets test at 20 dB AWGN. Measured (32 test images,
+#: ``evaluation.psnr`` in the JSON beside each file): 24.08, 24.14, 23.77, 23.91; on the first 4 images through the
+#: runner 24.50, 24.57, 24.19, 24.23. The floors leave 1.6 dB or more.
+PSNR_FLOOR_20DB = {(16, 10.0): 22.5, (16, 13.0): 22.5, (8, 10.0): 22.0, (8, 13.0): 22.0}
 
 shipped = pytest.mark.skipif(not all(find(e.weights.name) for e in EMBEDDED.values()),
                              reason="the embedded deepjscc models are not in this checkout")
@@ -106,5 +107,5 @@ def test_embedded_default_end_to_end_through_the_runner(tmp_path):
     assert psnr[("deepjscc", "awgn", 20.0)] > PSNR_FLOOR_20DB[(16, 10.0)]
     assert psnr[("deepjscc(ratio=1/12,snr_train=13)", "awgn", 20.0)] > PSNR_FLOOR_20DB[(8, 13.0)]
     for method in ("deepjscc", "deepjscc(ratio=1/12,snr_train=13)"):  # graceful: lower, not collapsed, at 0 dB
-        assert 12.0 < psnr[(method, "awgn", 0.0)] < psnr[(method, "awgn", 20.0)]
+        assert 17.0 < psnr[(method, "awgn", 0.0)] < psnr[(method, "awgn", 20.0)]  # measured 21.4 and 19.6
         assert psnr[(method, "rayleigh", 0.0)] < psnr[(method, "rayleigh", 20.0)]

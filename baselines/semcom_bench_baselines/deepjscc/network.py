@@ -225,10 +225,10 @@ def embedded_name(channels: int, snr_train: float) -> str:
 EMBEDDED: dict[tuple[int, float], Embedded] = {
     (e.channels, e.snr_train): e
     for e in (
-        _declare(16, 10.0, None),
-        _declare(16, 13.0, None),
-        _declare(8, 10.0, None),
-        _declare(8, 13.0, None),
+        _declare(16, 10.0, "002f81f87a656ebf9b74754e6852b820805bcbc46fa136aafcfddacf0b3a6cb1"),
+        _declare(16, 13.0, "d64a97dbf2d16d97c8054cabb903166049d1052f328bd26a27c0578510f15a81"),
+        _declare(8, 10.0, "9a249c9ea8ba3bd871833152d439a8a66c04f1b1a60fc506c4c22e3a8bc7389d"),
+        _declare(8, 13.0, "7b323ca24dbca3498380763e1858f6dfedc67239921e13f98ee97e13830ed516"),
     )
 }
 

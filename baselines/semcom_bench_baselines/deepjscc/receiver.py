@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from semcom_bench.bandwidth import RatioOption, parse_ratio
+from semcom_bench.bandwidth import parse_ratio
 from semcom_bench.components import Annotated, Doc, RunContext
 from semcom_bench.data.base import Sample
 from semcom_bench.errors import MissingWeightsError, UserError
@@ -125,7 +125,8 @@ class DeepJscc(Method):
         self,
         context: RunContext | None = None,
         *,
-        ratio: RatioOption = None,
+        ratio: Annotated[str | None, Doc("bandwidth ratio k/n = c/96 (c latent channels; any H, W divisible by 4), "
+                                         "as 1/12 or 0.0833; none: 1/6, or the width of weights")] = None,
         snr_train: Annotated[float | None, Doc("training SNR of the model in dB (Es/N0 per complex symbol, AWGN): "
                                                "the embedded ones are 10 and 13; with weights only a label; "
                                                "none: 10")] = None,
