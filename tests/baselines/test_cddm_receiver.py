@@ -158,6 +158,8 @@ def test_the_embedded_default_pairs_with_deepjscc_and_runs_over_both_channels(tm
         assert torch.equal(a, b)
     psnr = frame[frame["metric"] == "psnr"]
     assert psnr["value"].between(10, 60).all()
+    bits = frame[frame["metric"] == "bits"].groupby(frame["method"].str.split("(").str[0])["value"].unique()
+    assert list(bits["cddm"]) == list(bits["deepjscc"])  # the same payload: no scale sent to deepjscc's decoder
     assert np.allclose(frame[frame["metric"] == "bandwidth_ratio"]["value"], 1 / 12)
 
 

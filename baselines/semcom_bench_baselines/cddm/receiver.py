@@ -34,8 +34,7 @@ of another width.
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -50,7 +49,7 @@ from semcom_bench.bandwidth import parse_ratio, ratio_text
 from semcom_bench.channels.equalizers import unbiased_estimate
 from semcom_bench.components import Annotated, Doc, Literal, RunContext
 from semcom_bench.data.base import Sample
-from semcom_bench.errors import MissingWeightsError, UserError
+from semcom_bench.errors import UserError
 from semcom_bench.methods.base import Delivery, Method, Payload, Sender
 from semcom_bench.registry import methods
 from semcom_bench.symbols import from_symbols, to_symbols
@@ -264,13 +263,19 @@ def _file_hash(path: str) -> str:
 
 @dataclass(frozen=True)
 class LatentSide:
-    """Side information: the image's (H, W, 3) shape, the latent's (C, h, w) shape and the power scale √pwr."""
+    """Side information: the image's (H, W, 3) shape, the latent's (C, h, w) shape and the power scale √pwr.
+
+    The latent's shape follows from the image's; the scale counts (:meth:`bits`) only for a decoder
+    that takes the latent at the encoder's scale (the official Swin one), not for deepjscc's.
+    """
 
     shape: tuple[int, int, int]
     latent: tuple[int, int, int]
     scale: float
 
-    bits = 3 * DIM_BITS + FLOAT_BITS
+    @staticmethod
+    def bits(scaled_decoder: bool) -> int:
+        return 3 * DIM_BITS + (FLOAT_BITS if scaled_decoder else 0)
 
 
 class LatentSender(Sender):
@@ -313,8 +318,9 @@ class LatentSender(Sender):
                 for j, i in enumerate(idx):
                     symbols, rest = to_symbols(z[j].cpu())
                     scale = float(scales[j]) * rest
-                    out[i] = Payload(symbols, source_bits=8 * int(samples[i].image.size), side_bits=LatentSide.bits,
-                                     side=LatentSide(shape, tuple(int(d) for d in z.shape[1:]), scale), scale=scale)
+                    side = LatentSide(shape, tuple(int(d) for d in z.shape[1:]), scale)
+                    out[i] = Payload(symbols, source_bits=8 * int(samples[i].image.size),
+                                     side_bits=LatentSide.bits(backbone.scaled_decoder), side=side, scale=scale)
                 continue
             Hp, Wp = padded_size(H, W, backbone.multiple)
             for i in idx:
@@ -324,8 +330,9 @@ class LatentSender(Sender):
                 with torch.no_grad():
                     z = backbone.encoder(x)[0].float().cpu()
                 symbols, scale = pack(z, backbone.packing)
-                out[i] = Payload(symbols, source_bits=8 * int(samples[i].image.size), side_bits=LatentSide.bits,
-                                 side=LatentSide(shape, tuple(int(d) for d in z.shape), float(scale)), scale=float(scale))
+                side = LatentSide(shape, tuple(int(d) for d in z.shape), float(scale))
+                out[i] = Payload(symbols, source_bits=8 * int(samples[i].image.size),
+                                 side_bits=LatentSide.bits(backbone.scaled_decoder), side=side, scale=float(scale))
         return out  # type: ignore[return-value]
 
 

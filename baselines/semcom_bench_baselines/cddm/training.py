@@ -49,7 +49,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from semcom_bench.bandwidth import parse_ratio

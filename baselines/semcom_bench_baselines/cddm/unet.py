@@ -27,7 +27,7 @@ there; ``groups`` may lower it for narrow test networks (it adds no key).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
