@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from semcom_bench.errors import MissingWeightsError, UserError
-from semcom_bench_baselines.checkpoints import key_misfit
+from semcom_bench_baselines.checkpoints import misfit_message
 
 _FILE = re.compile(r"^(encoder|decoder|redecoder|CDDM)_snr(-?\d+)_channel_(awgn|rayleigh)_C(\d+)\.pt$")
 KINDS = ("encoder", "decoder", "redecoder", "CDDM")
@@ -108,11 +108,6 @@ def load_state(path: str | Path, what: str) -> dict[str, torch.Tensor]:
     return {k: (v.float() if v.dtype in (torch.float16, torch.bfloat16) else v) for k, v in state.items()}
 
 
-def _keys(keys: list[str], n: int = 3) -> str:
-    more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
-    return ", ".join(keys[:n]) + more
-
-
 def load_strict(net: nn.Module, state: Mapping[str, torch.Tensor], what: str, path: str | Path, layout: str) -> None:
     """``net.load_state_dict(state, strict=True)``; a misfit is one UserError line naming the keys.
 
@@ -124,20 +119,8 @@ def load_strict(net: nn.Module, state: Mapping[str, torch.Tensor], what: str, pa
         return
     except RuntimeError:
         pass
-    own = net.state_dict()
-    missing, unexpected, shapes = key_misfit(own, state)
-    parts = []
-    if missing:
-        parts.append(f"missing {_keys(missing)}")
-    if unexpected:
-        parts.append(f"unexpected {_keys(unexpected)}")
-    if shapes:
-        k = shapes[0]
-        more = f" (+{len(shapes) - 1} more)" if len(shapes) > 1 else ""
-        parts.append(f"shape of {k} {list(state[k].shape)} in the file, {list(own[k].shape)} here{more}")
-    if not parts:
-        parts.append("load_state_dict rejected it")
-    raise UserError(f"CDDM {what} file {path} does not fit the official {layout} layout: {'; '.join(parts)}; "
+    misfit = misfit_message(net.state_dict(), state) or "load_state_dict rejected it"
+    raise UserError(f"CDDM {what} file {path} does not fit the official {layout} layout: {misfit}; "
                     "give the official file, or options=FILE with the configuration it was trained with")
 
 

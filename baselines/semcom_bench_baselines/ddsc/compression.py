@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from semcom_bench.errors import MissingWeightsError, UserError
-from semcom_bench_baselines.checkpoints import key_misfit
+from semcom_bench_baselines.checkpoints import misfit_message
 
 #: the official sizes: SD's 4 latent channels, F_d's inner width 16, C = 28
 OFFICIAL_LATENT, OFFICIAL_WIDTH, OFFICIAL_C = 4, 16, 28
@@ -138,27 +138,13 @@ def sizes_of(en_state: dict[str, torch.Tensor]) -> tuple[int, int, int]:
     return int(first.shape[1]), int(last.shape[0]), int(first.shape[0])
 
 
-def _keys(keys: list[str]) -> str:
-    shown = ", ".join(keys[:3])
-    return shown + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
-
-
 def load_strict(net: nn.Module, state: Any, what: str, source: str | Path) -> None:
     """``net.load_state_dict(state, strict=True)``; any misfit is one UserError line naming keys and shapes."""
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise UserError(f"{what} in {source} is not a state dict of tensors")
-    missing, unexpected, shapes = key_misfit(net.state_dict(), state)
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing {_keys(missing)}")
-        if unexpected:
-            parts.append(f"unexpected {_keys(unexpected)}")
-        if shapes:
-            k = shapes[0]
-            more = f" (+{len(shapes) - 1} more)" if len(shapes) > 1 else ""
-            parts.append(f"shape of {k} {list(state[k].shape)} in the file, {list(net.state_dict()[k].shape)} here{more}")
-        raise UserError(f"{what} in {source} does not fit the official layout: {'; '.join(parts)}")
+    misfit = misfit_message(net.state_dict(), state)
+    if misfit:
+        raise UserError(f"{what} in {source} does not fit the official layout: {misfit}")
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
 
 

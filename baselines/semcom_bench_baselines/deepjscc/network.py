@@ -49,7 +49,7 @@ from torch import nn
 
 from semcom_bench.errors import MissingWeightsError, UserError
 from semcom_bench.weights import WeightFile, find, register_weights, resolve
-from semcom_bench_baselines.checkpoints import key_misfit
+from semcom_bench_baselines.checkpoints import misfit_message
 
 #: source real dimensions per latent channel use: k/n = c / RATIO_DENOMINATOR
 RATIO_DENOMINATOR = 96
@@ -289,10 +289,6 @@ def channels_of(state: Mapping[str, torch.Tensor], path: str | Path = "the file"
     return int(state[key].shape[0])
 
 
-def _keys(keys: list[str]) -> str:
-    return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
-
-
 def load_state(state: Mapping[str, torch.Tensor], channels: int | None = None,
                source: str | Path = "the state dict") -> tuple[DeepJsccEncoder, DeepJsccDecoder]:
     """Encoder and decoder (eval mode, float32, CPU) from a combined state dict, loaded strictly.
@@ -312,19 +308,10 @@ def load_state(state: Mapping[str, torch.Tensor], channels: int | None = None,
     encoder, decoder = DeepJsccEncoder(found), DeepJsccDecoder(found)
     own = {**{f"encoder.{k}": v for k, v in encoder.state_dict().items()},
            **{f"decoder.{k}": v for k, v in decoder.state_dict().items()}}
-    missing, unexpected, shapes = key_misfit(own, state)
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing {_keys(missing)}")
-        if unexpected:
-            parts.append(f"unexpected {_keys(unexpected)}")
-        if shapes:
-            k = shapes[0]
-            parts.append(f"shape of {k} {list(state[k].shape)} in the file, {list(own[k].shape)} here"
-                         + (f" (+{len(shapes) - 1} more)" if len(shapes) > 1 else ""))
+    misfit = misfit_message(own, state)
+    if misfit:
         raise UserError(f"DeepJSCC weights {source} do not fit the network (kaira Bourtsoulatze2019 layout, c={found}): "
-                        + "; ".join(parts))
+                        + misfit)
     for prefix, net in (("encoder.", encoder), ("decoder.", decoder)):
         net.load_state_dict({k[len(prefix):]: v.float() for k, v in state.items() if k.startswith(prefix)}, strict=True)
     return encoder.float().eval(), decoder.float().eval()
