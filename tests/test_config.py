@@ -39,7 +39,7 @@ def _error(*args, **kwargs) -> str:
     ({"values": []}, "values in the config file is empty"),
     ({"values": [5, 5.0]}, "SNR value 5 dB is given twice in values in the config file"),
     ({"values": 5}, "values in the config file must be a list of SNR values"),
-    ({"grid": 3}, "grid in the config file must be a grid name (psnr, snr), got 3"),
+    ({"grid": 3}, "grid in the config file must be a grid name (psnr, snr, jscc), got 3"),
     ({"seeds": [1.5]}, "bad seed 1.5 in seeds in the config file: give whole numbers, e.g. seeds = [0, 1, 2]"),
     ({"seeds": []}, "seeds in the config file is empty"),
     ({"seeds": [1, 1]}, "seed 1 is given twice in seeds in the config file"),

@@ -58,7 +58,7 @@ def _root(
 """)
 def run(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file with the whole matrix; flags override it."),
-    grid: Optional[str] = typer.Option(None, help="Named SNR grid: psnr (100,30,20,15,10,5,1) or snr (0,3,6,9,12 dB)."),
+    grid: Optional[str] = typer.Option(None, help="Named SNR grid: psnr (100,30,20,15,10,5,1), snr (0,3,6,9,12 dB) or jscc (0,5,10,15,20 dB)."),
     values: Optional[str] = typer.Option(None, help="Any other grid in dB: '0,5,10' or start:stop:step '0:20:2'."),
     methods: Optional[str] = typer.Option(None, help="Comma-separated methods, with parameters as name(k=v). Default: gesco,sdm,full-image."),
     channels: Optional[str] = typer.Option(None, help="Comma-separated channels. Default: awgn."),

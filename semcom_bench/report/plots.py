@@ -175,6 +175,16 @@ def _draw_panel(ax: Any, part: pd.DataFrame, methods: list[str], axis: _Axis, st
     ax.grid(True, alpha=0.3)
 
 
+#: inches a legend entry takes besides its text (marker, line and padding), and per character at font size 8
+LEGEND_ENTRY_IN, LEGEND_CHAR_IN = 0.75, 0.062
+
+
+def legend_columns(labels: Sequence[str], width_in: float, most: int = 4) -> int:
+    """Legend columns (1 to ``most``) so that rows of the longest ``labels`` fit ``width_in`` inches."""
+    entry = LEGEND_ENTRY_IN + LEGEND_CHAR_IN * max(len(str(label)) for label in labels)
+    return max(1, min(len(labels), most, int(width_in // entry)))
+
+
 def plot_curves(frame: pd.DataFrame, provenance: dict[str, Any] | None, out_dir: Path,
                 metrics: list[str] | None = None) -> list[Path]:
     """One figure per metric output (and data set): value vs SNR, one panel per channel.
@@ -227,8 +237,8 @@ def plot_curves(frame: pd.DataFrame, provenance: dict[str, Any] | None, out_dir:
             fig.suptitle(title, fontsize=11)
             handles, labels = axes[0].get_legend_handles_labels()
             if handles:
-                fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8,
-                           frameon=False)
+                fig.legend(handles, labels, loc="outside lower center", ncols=legend_columns(labels, fig.get_figwidth()),
+                           fontsize=8, frameon=False)
             stem = "curves_" + (f"{_slug(dataset)}_" if len(datasets) > 1 else "") + _slug(metric)
             if output != metric:
                 stem += "-" + _slug(output)

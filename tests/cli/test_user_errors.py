@@ -92,7 +92,7 @@ GOOD = {"dataset": '"test-fake"', "methods": '["full-image"]', "metrics": '["psn
     ("seeds = [-1]", "seed -1 in seeds in the config file is outside [0, 2**63-1]"),
     ("batch_size = 0", "batch_size in the config file must be at least 1, got 0"),
     ("threads = 0", "threads in the config file must be at least 1, got 0"),
-    ("grid = 3", "grid in the config file must be a grid name (psnr, snr), got 3"),
+    ("grid = 3", "grid in the config file must be a grid name (psnr, snr, jscc), got 3"),
     ("cache_dir = true", "cache_dir in the config file must be a folder path, got True"),
 ])
 def test_bad_toml_keys(line, needle, tmp_path):
