@@ -20,6 +20,7 @@ MODULES = [
     "semcom_bench.methods.semantic.gesco",
     "semcom_bench.metrics.image_quality",
     "semcom_bench.metrics.bits",
+    "semcom_bench.metrics.cost",
     "semcom_bench.metrics.semantic",
     "semcom_bench.metrics.distribution",
     "semcom_bench.metrics.perceptual",
