@@ -17,13 +17,13 @@ class Cost(Metric):
       batch, divided by the batch's size;
     - ``peak_memory_mb``: MiB; on a GPU the peak allocated GPU memory during the batch, on a CPU
       the process's peak resident memory so far (ru_maxrss: it includes everything the run
-      loaded before, so measure one method per run for a per-method figure);
-    - ``on_gpu``: 1 when the image was generated on a GPU (``peak_memory_mb`` is GPU memory), else 0.
+      loaded before, so measure one method per run for a per-method figure). Which of the two it
+      is follows from the run's device (``provenance.json``: ``config.device``).
     """
 
     name = "cost"
     version = "1"
-    outputs = {"seconds": True, "peak_memory_mb": True, "on_gpu": True}
+    outputs = {"seconds": True, "peak_memory_mb": True}
 
     def score(self, items: list[Scored]) -> list[dict[str, float]]:
         out = []
@@ -31,6 +31,5 @@ class Cost(Metric):
             gpu = it.record.get("peak_gpu_mb")
             memory = gpu if gpu is not None else it.record.get("peak_rss_mb")
             out.append({"seconds": float(it.record.get("seconds", math.nan)),
-                        "peak_memory_mb": float(memory) if memory is not None else math.nan,
-                        "on_gpu": float(gpu is not None)})
+                        "peak_memory_mb": float(memory) if memory is not None else math.nan})
         return out

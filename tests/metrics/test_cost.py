@@ -21,7 +21,6 @@ def test_cost_comes_from_the_record_of_each_image(tmp_path):
         assert row["value"] == cache.get_record(row["image_key"])["seconds"] > 0
     for _, row in frame[frame.output == "peak_memory_mb"].iterrows():
         assert row["value"] == cache.get_record(row["image_key"])["peak_rss_mb"] > 0
-    assert set(frame[frame.output == "on_gpu"]["value"]) == {0.0}
     assert bool(frame["lower_better"].all())
 
 
@@ -33,6 +32,6 @@ def test_gpu_memory_wins_when_recorded():
         record = {"peak_rss_mb": 800.0, "peak_gpu_mb": None}
 
     gpu, old = Cost().score([It(), Old()])
-    assert gpu == {"seconds": 0.5, "peak_memory_mb": 120.0, "on_gpu": 1.0}
-    assert math.isnan(old["seconds"]) and old["peak_memory_mb"] == 800.0 and old["on_gpu"] == 0.0
+    assert gpu == {"seconds": 0.5, "peak_memory_mb": 120.0}
+    assert math.isnan(old["seconds"]) and old["peak_memory_mb"] == 800.0
     assert isinstance(pd.Series([gpu["seconds"]]).mean(), float)
