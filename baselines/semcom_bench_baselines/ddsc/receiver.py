@@ -98,6 +98,27 @@ SHIPPED: dict[str, tuple[int, str, str | None]] = {
                           "7c8d1bd072a79fdf062f7401e98cfe6f0ad60aecc1d318b0496668a3a901c60c"),
     "ddsc-c8-vae-mse-kl-g": (8, "Table VI: VAE + L_MSE + L_KL + L_g (the full loss, 8000 steps)",
                              "99e79cd5bc6ae501fc870b9111eab1492dab4f3f7d129967d9b37b6d9e6cff75"),
+    # Tables VII-VIII at C = 8, 8000 steps each
+    "ddsc-c8-lambda1": (8, "Table VII: VAE + L_MSE + L_KL, lambda = 1, gamma = 0",
+        "b2d355afe5a37c4269ebb085fbc28056233818ed39e6dd407cd9023c5a3d69fe"),
+    "ddsc-c8-lambda1e-2": (8, "Table VII: VAE + L_MSE + L_KL, lambda = 0.01, gamma = 0",
+        "11a82a761704b5c2b0020e9f2e156cb3bd6d27deaa40711d08e33d330e88a62f"),
+    "ddsc-c8-lambda1e-3": (8, "Table VII: VAE + L_MSE + L_KL, lambda = 0.001, gamma = 0",
+        "d3833c9417483cf95270152c74b281da7f822b0051f6deec38519c9207f24a5f"),
+    "ddsc-c8-lambda1e-4": (8, "Table VII: VAE + L_MSE + L_KL, lambda = 1e-4, gamma = 0",
+        "d3ebc3596bfbf8993279d9d4c8902349aad5f7f3e57ea45509a8b901a0f89318"),
+    "ddsc-c8-lambda1e-5": (8, "Table VII: VAE + L_MSE + L_KL, lambda = 1e-5, gamma = 0",
+        "75fec0b678dc67bae43e7e17adcf888da3621bd9e6a59317be4611c746af8688"),
+    "ddsc-c8-gamma1": (8, "Table VIII: the full loss, lambda = 0.1, gamma = 1",
+        "77c9c6afaec0cf2e068239970971365fa738d728403792118fd15c40ea50717f"),
+    "ddsc-c8-gamma1e-2": (8, "Table VIII: the full loss, lambda = 0.1, gamma = 0.01",
+        "fa2fd088d9f67a2f49cbbaaa7d43303e4156e8799312668be1e9a8e4fbea4824"),
+    "ddsc-c8-gamma1e-3": (8, "Table VIII: the full loss, lambda = 0.1, gamma = 0.001",
+        "ab269b9804631370c083c956032f1a0f2911fd42c3ab401ad8230908c712b18f"),
+    "ddsc-c8-gamma1e-4": (8, "Table VIII: the full loss, lambda = 0.1, gamma = 1e-4",
+        "b630a7a58d2efdca9c28b75113796fb90a976f7b8bf4ae7621ab07e6f6b81e83"),
+    "ddsc-c8-gamma1e-5": (8, "Table VIII: the full loss, lambda = 0.1, gamma = 1e-5",
+        "d77161cea30c2cbef56c39317421cdbd84b466addc2a1d76e9ab33a684e530ac"),
 }
 
 
