@@ -41,9 +41,9 @@ from semcom_bench.errors import UserError
 from semcom_bench.hashing import hash_file
 from semcom_bench.nets.semantic_unet import SemanticUNet, count_parameters, embedded_config
 from semcom_bench.semantics.fds import fds
-from semcom_bench.training import (create_dataset, default_data_cache, file_record, latest_ema, latest_step,
-                                   load_checkpoint, render_training_set, reproduce_command, restore_generator, run_provenance,
-                                   save_checkpoint, write_provenance)
+from semcom_bench.training import (create_dataset, default_data_cache, file_record, float16_state, latest_ema,
+                                   latest_step, load_checkpoint, render_training_set, reproduce_command, restore_generator,
+                                   run_provenance, save_checkpoint, write_provenance)
 
 #: recipe name -> the settings that differ between the two shipped networks
 RECIPES: dict[str, dict[str, Any]] = {
@@ -414,8 +414,7 @@ class DiffusionTrainer:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{name}.pt"
-        torch.save({k: v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype)
-                    for k, v in self.ema_state_dict().items()}, path)
+        torch.save(float16_state(self.ema_state_dict()), path)
         info = self.describe()
         out = file_record(path)
         info["weights"] = {"file": out["file"], "dtype": "float16", "layout": "guided-diffusion UNetModel state dict (EMA)",

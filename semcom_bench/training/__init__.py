@@ -10,14 +10,15 @@
 Importing this package does not import torch.
 """
 
-from semcom_bench.training.checkpoints import (checkpoint_files, latest_ema, latest_step, load_checkpoint, restore_generator,
-                                               save_checkpoint)
+from semcom_bench.training.checkpoints import (checkpoint_files, float16_state, latest_ema, latest_step, load_checkpoint,
+                                               restore_generator, save_checkpoint)
 from semcom_bench.training.provenance import (device_name, file_record, git_commit, provenance_path, reproduce_command,
-                                              run_provenance, utc_date, versions, write_provenance)
+                                              run_provenance, training_record, utc_date, versions, write_provenance)
 from semcom_bench.training.scenes import FIELDS, create_dataset, default_data_cache, render_training_set, spec_key
 
 __all__ = [
-    "FIELDS", "checkpoint_files", "create_dataset", "default_data_cache", "device_name", "file_record", "git_commit",
-    "latest_ema", "latest_step", "load_checkpoint", "provenance_path", "render_training_set", "reproduce_command",
-    "restore_generator", "run_provenance", "save_checkpoint", "spec_key", "utc_date", "versions", "write_provenance",
+    "FIELDS", "checkpoint_files", "create_dataset", "default_data_cache", "device_name", "file_record", "float16_state",
+    "git_commit", "latest_ema", "latest_step", "load_checkpoint", "provenance_path", "render_training_set",
+    "reproduce_command", "restore_generator", "run_provenance", "save_checkpoint", "spec_key", "training_record",
+    "utc_date", "versions", "write_provenance",
 ]

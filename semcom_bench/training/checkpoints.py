@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from semcom_bench.errors import UserError
 
@@ -18,6 +18,14 @@ if TYPE_CHECKING:
     import torch
 
 _MODEL = re.compile(r"^model_(\d+)\.pt$")
+
+
+def float16_state(state: "Mapping[str, torch.Tensor]") -> dict[str, "torch.Tensor"]:
+    """``state`` detached on the CPU with its floating tensors in float16 (the shipped checkpoints' format);
+    other tensors (integer buffers) keep their dtype."""
+    import torch
+
+    return {k: v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype) for k, v in state.items()}
 
 
 def latest_step(folder: str | Path) -> int | None:

@@ -94,6 +94,18 @@ def reproduce_command(command: str, steps: int) -> str:
     return " ".join(shlex.quote(t) for t in out)
 
 
+def training_record(command: str, steps_done: int, stopped_early: bool, seconds: float, run: dict[str, Any],
+                    final: dict[str, Any], final_key: str = "final") -> dict[str, Any]:
+    """The ``provenance`` block of a shipped checkpoint's JSON: the command and the one reproducing it
+    (:func:`reproduce_command`), the steps done, whether a time limit stopped the run, the seconds
+    (total and per step), the device, commit, versions and date of ``run`` (:func:`run_provenance`), and
+    the last logged losses under ``final_key``."""
+    return {"command": command, "reproduce": reproduce_command(command, steps_done), "steps_done": steps_done,
+            "stopped_early": stopped_early, "seconds": round(seconds, 1),
+            "seconds_per_step": round(seconds / max(steps_done, 1), 4), "device": run["device_name"],
+            "git_commit": run["git_commit"], "versions": run["versions"], "date": run["date"], final_key: final}
+
+
 def provenance_path(checkpoint: str | Path) -> Path:
     """Where the provenance of ``checkpoint`` lives: the same path with the suffix ``.json``."""
     return Path(checkpoint).with_suffix(".json")

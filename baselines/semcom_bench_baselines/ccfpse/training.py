@@ -58,8 +58,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from semcom_bench.errors import UserError
-from semcom_bench.training import (reproduce_command, create_dataset, default_data_cache, file_record, render_training_set,
-                                   run_provenance, write_provenance)
+from semcom_bench.training import (reproduce_command, create_dataset, default_data_cache, file_record, float16_state,
+                                   render_training_set, run_provenance, write_provenance)
 from semcom_bench_baselines.ccfpse.discriminator import FPSEDiscriminator
 from semcom_bench_baselines.ccfpse.encoder import TrainingEncoder
 from semcom_bench_baselines.ccfpse.network import CcfpseOptions, CondConvGenerator
@@ -330,8 +330,7 @@ def train_ccfpse(*, steps: int, batch_size: int = 16, seed: int = 0, threads: in
                         "lower the learning rate")
 
     weights = out / f"{NAME}.pt"
-    torch.save({k: v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype)
-                for k, v in netG.state_dict().items()}, weights)
+    torch.save(float16_state(netG.state_dict()), weights)
     rec = file_record(weights)
     run = run_provenance("cpu")
     train_info = {

@@ -54,8 +54,8 @@ import torch
 from semcom_bench.bandwidth import parse_ratio
 from semcom_bench.errors import UserError
 from semcom_bench.hashing import hash_file
-from semcom_bench.training import (default_data_cache, file_record, render_training_set, reproduce_command,
-                                   run_provenance, write_provenance)
+from semcom_bench.training import (default_data_cache, file_record, float16_state, render_training_set,
+                                   run_provenance, training_record, write_provenance)
 from semcom_bench_baselines.cddm.sampler import Schedule, noise_var_per_real, prepare, reverse, start_step
 from semcom_bench_baselines.cddm.unet import UNet, UNetConfig
 
@@ -395,8 +395,7 @@ def train_cddm(*, ratio: Any = "1/12", channel: str = "awgn", snr_train: float =
 
     # --- write out (float16), evaluate as shipped ------------------------------------------------
     path = folder / f"{name}.pt"
-    torch.save({k: v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype)
-                for k, v in net.state_dict().items()}, path)
+    torch.save(float16_state(net.state_dict()), path)
     shipped = UNet(config)
     shipped.load_state_dict({k: v.float() if v.is_floating_point() else v
                              for k, v in torch.load(path, map_location="cpu", weights_only=True).items()}, strict=True)
@@ -443,13 +442,7 @@ def train_cddm(*, ratio: Any = "1/12", channel: str = "awgn", snr_train: float =
             "weights": "float16 as shipped, loaded as float32",
             "mse": table,
         },
-        "provenance": {
-            "command": command, "reproduce": reproduce_command(command, done), "steps_done": done,
-            "stopped_early": stopped_early, "seconds": round(seconds, 1),
-            "seconds_per_step": round(seconds / max(done, 1), 4), "device": run["device_name"],
-            "git_commit": run["git_commit"], "versions": run["versions"], "date": run["date"],
-            "final": history[-1] if history else {},
-        },
+        "provenance": training_record(command, done, stopped_early, seconds, run, history[-1] if history else {}),
         "weights": {"file": record["file"], "sha256": record["sha256"], "bytes": record["bytes"], "dtype": "float16",
                     "layout": "CDDM Diffusion/Model.py UNet state dict (bare keys)", "parameters": n_params},
     }

@@ -52,7 +52,6 @@ k steps.
 
 from __future__ import annotations
 
-import json
 import shlex
 import shutil
 import sys
@@ -64,8 +63,8 @@ import numpy as np
 import torch
 
 from semcom_bench.errors import UserError
-from semcom_bench.training import (default_data_cache, file_record, render_training_set, reproduce_command, run_provenance,
-                                   write_provenance)
+from semcom_bench.training import (default_data_cache, file_record, render_training_set, run_provenance,
+                                   training_record, write_provenance)
 from semcom_bench_baselines.ddsc import snr_mapping as sm
 from semcom_bench_baselines.ddsc.compression import DiffusionDe, DiffusionEn, build, checkpoint_dict
 from semcom_bench_baselines.ddsc.latent_model import EMBEDDED_BASE, load_base, resolve_base
@@ -462,13 +461,8 @@ def train_ddsc(*, c: int = 28, steps: int = 3000, batch_size: int = 16, seed: in
         "evaluation": {"data": eval_spec, "per_snr_db": evaluation,
                        "note": "F_u's output against the clean forward state sqrt(a)*y on held-out scenes: the "
                                "output's noise should match the target's (1 - a)"},
-        "provenance": {
-            "command": command, "reproduce": reproduce_command(command, done), "steps_done": done,
-            "stopped_early": stopped_early, "seconds": round(seconds, 1),
-            "seconds_per_step": round(seconds / max(done, 1), 4), "device": run["device_name"],
-            "git_commit": run["git_commit"], "versions": run["versions"], "date": run["date"],
-            "final_losses": history[-1] if history else {},
-        },
+        "provenance": training_record(command, done, stopped_early, seconds, run, history[-1] if history else {},
+                                      "final_losses"),
         "weights": {"file": record["file"], "sha256": record["sha256"], "bytes": record["bytes"], "dtype": "float32",
                     "layout": "official {epoch, en_state_dict, de_state_dict, en_optimizer, de_optimizer} "
                               "(diffusion_en / diffusion_de keys; optimiser states left empty)",

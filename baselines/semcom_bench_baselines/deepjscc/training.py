@@ -50,8 +50,8 @@ import torch
 
 from semcom_bench.bandwidth import parse_ratio
 from semcom_bench.errors import UserError
-from semcom_bench.training import (create_dataset, default_data_cache, file_record, render_training_set,
-                                   reproduce_command, run_provenance, write_provenance)
+from semcom_bench.training import (default_data_cache, file_record, float16_state, render_training_set, run_provenance,
+                                   training_record, write_provenance)
 from semcom_bench_baselines.deepjscc.network import (DeepJsccDecoder, DeepJsccEncoder, awgn, channels_for_ratio,
                                                      embedded_name, load_state, normalise, ratio_of, read_weights,
                                                      state_dict)
@@ -311,8 +311,7 @@ def train_deepjscc(*, ratio: Any = "1/12", snr_train: float = 13.0, steps: int =
 
     # --- write out (float16, then evaluated as shipped) ---------------------------------------
     path = folder / f"{name}.pt"
-    torch.save({k: v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype)
-                for k, v in state_dict(encoder, decoder).items()}, path)
+    torch.save(float16_state(state_dict(encoder, decoder)), path)
     shipped_encoder, shipped_decoder = load_state(read_weights(path), channels, path)
     test = evaluation_images(int(r["eval_size"]), 1, log)
     snrs = (snr_train, *[s for s in EVAL_SNRS if s != snr_train])
@@ -349,13 +348,7 @@ def train_deepjscc(*, ratio: Any = "1/12", snr_train: float = 13.0, steps: int =
             "weights": "float16 as shipped, loaded as float32",
             "psnr": table,
         },
-        "provenance": {
-            "command": command, "reproduce": reproduce_command(command, done), "steps_done": done,
-            "stopped_early": stopped_early, "seconds": round(seconds, 1),
-            "seconds_per_step": round(seconds / max(done, 1), 4), "device": run["device_name"],
-            "git_commit": run["git_commit"], "versions": run["versions"], "date": run["date"],
-            "final": history[-1] if history else {},
-        },
+        "provenance": training_record(command, done, stopped_early, seconds, run, history[-1] if history else {}),
         "weights": {"file": record["file"], "sha256": record["sha256"], "bytes": record["bytes"], "dtype": "float16",
                     "layout": "encoder.model.{0..4}.conv/prelu, decoder.model.{0..4}.transconv/activate "
                               "(kaira Bourtsoulatze2019DeepJSCCEncoder/Decoder under DeepJSCCModel)",

@@ -48,8 +48,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from semcom_bench.errors import UserError
-from semcom_bench.training import (default_data_cache, file_record, render_training_set, reproduce_command,
-                                   run_provenance, save_checkpoint, write_provenance)
+from semcom_bench.training import (default_data_cache, file_record, float16_state, render_training_set,
+                                   reproduce_command, run_provenance, save_checkpoint, write_provenance)
 from semcom_bench_baselines.oasis.discriminator import DiscriminatorOptions, OasisDiscriminator
 from semcom_bench_baselines.oasis.network import OASIS_Generator, OasisOptions
 
@@ -259,8 +259,7 @@ class OasisTrainer:
 
 
 def _ema_fp16(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype)
-            for k, v in model.state_dict().items()}
+    return float16_state(model.state_dict())
 
 
 def train_oasis(*, steps: int, batch_size: int = 16, seed: int = 0, threads: int | None = 1,

@@ -56,7 +56,8 @@ from torch import nn
 
 import semcom_bench
 from semcom_bench.errors import UserError
-from semcom_bench.training import default_data_cache, file_record, render_training_set, run_provenance, write_provenance
+from semcom_bench.training import (default_data_cache, file_record, float16_state, render_training_set, run_provenance,
+                                   write_provenance)
 from semcom_bench_baselines.smis.discriminator import MultiscaleDiscriminator
 from semcom_bench_baselines.smis.encoder import SmisConvEncoder, class_crops
 from semcom_bench_baselines.smis.network import SmisGenerator, SmisOptions
@@ -266,8 +267,7 @@ class SmisTrainer:
 
     def generator_state(self) -> dict[str, torch.Tensor]:
         """The generator's state dict, floating tensors as float16, on the CPU."""
-        return {k: v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype)
-                for k, v in self.G.state_dict().items()}
+        return float16_state(self.G.state_dict())
 
 
 def _recipe_record(recipe: SmisRecipe, steps: int, batch_size: int, seed: int, threads: int | None) -> dict[str, Any]:

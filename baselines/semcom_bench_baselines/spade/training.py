@@ -46,8 +46,8 @@ import torch
 from torch import nn
 
 from semcom_bench.errors import UserError
-from semcom_bench.training import (default_data_cache, file_record, render_training_set, reproduce_command, run_provenance,
-                                   write_provenance)
+from semcom_bench.training import (default_data_cache, file_record, float16_state, render_training_set, run_provenance,
+                                   training_record, write_provenance)
 from semcom_bench_baselines.spade.discriminator import (MultiscaleDiscriminator, VGGLoss, feature_matching_loss,
                                                         hinge_d_loss, hinge_g_loss, split_pred)
 from semcom_bench_baselines.spade.network import SPADEGenerator, SpadeOptions
@@ -329,8 +329,7 @@ def train_spade(*, steps: int = 2000, batch_size: int = 16, seed: int = 0, threa
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{NAME}.pt"
-    torch.save({k: v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype)
-                for k, v in net_g.state_dict().items()}, path)
+    torch.save(float16_state(net_g.state_dict()), path)
     command = command or " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
     run = run_provenance("cpu")
     record = file_record(path)
@@ -341,13 +340,8 @@ def train_spade(*, steps: int = 2000, batch_size: int = 16, seed: int = 0, threa
         "label_space": "synthetic-streets (34 label ids) + instance edges (the last channel)",
         "train": _train_record(r, steps=steps, batch_size=batch_size, seed=seed, threads=threads,
                                time_limit_s=time_limit_s, spec=spec, lr_g=lr_g, lr_d=lr_d, betas=betas),
-        "provenance": {
-            "command": command, "reproduce": reproduce_command(command, done), "steps_done": done,
-            "stopped_early": stopped_early, "seconds": round(seconds, 1),
-            "seconds_per_step": round(seconds / max(done, 1), 4), "device": run["device_name"],
-            "git_commit": run["git_commit"], "versions": run["versions"], "date": run["date"],
-            "final_losses": history[-1] if history else {},
-        },
+        "provenance": training_record(command, done, stopped_early, seconds, run, history[-1] if history else {},
+                                      "final_losses"),
         "weights": {"file": record["file"], "sha256": record["sha256"], "bytes": record["bytes"], "dtype": "float16",
                     "layout": "NVlabs/SPADE SPADEGenerator state dict (latest_net_G.pth keys)",
                     "parameters": n_params},
