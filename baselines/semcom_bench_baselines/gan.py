@@ -18,10 +18,13 @@ The receiver (:meth:`GanReceiver.synthesise`):
    batch and every method of a run starts from the same stream state;
 4. the output in [-1, 1] is resized (bicubic) to the scene size and converted to uint8.
 
-Weights: ``weights=PATH`` is an official checkpoint, built from the official Cityscapes options
-(or those of ``options=FILE``, a JSON object of the network's options dataclass fields, for a
-checkpoint trained with other options) and loaded strictly by the network module's
-``load_official``. Without ``weights``, the embedded network
+Weights: ``checkpoint=cityscapes`` (or ``coco-stuff``, where the authors released one) is a released
+checkpoint, found through the weights search order (``$SEMCOM_WEIGHTS/<name>/<file>``, caches; see
+``semcom-bench weights``), built from the options it was trained with (:class:`Released`) and
+loaded strictly by the network module's ``load_official``. ``weights=PATH`` is such a file at a
+path of your choice, with the options of ``checkpoint`` (Cityscapes unless set) or of
+``options=FILE`` (a JSON object of the network's options dataclass fields, for a checkpoint
+trained with other options). By default (``checkpoint=embedded``) the embedded network
 ``semcom_bench/assets/<method>/<method>-synthetic-streets.pt`` is used, built from the
 ``options`` of the JSON beside it, its float16 tensors turned into float32 and loaded strictly.
 Networks are cached per (file, options, device), in eval mode on the run's device.
@@ -30,6 +33,7 @@ Networks are cached per (file, options, device), in eval mode on the run's devic
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -44,7 +48,10 @@ from semcom_bench.errors import MissingWeightsError, UserError
 from semcom_bench.methods.semantic.maps import MapMethod
 from semcom_bench.weights import WeightFile, find, register_weights, resolve
 
-Weights = Annotated[Path | None, Doc("an official generator checkpoint instead of the embedded network")]
+Weights = Annotated[Path | None, Doc("an official generator checkpoint at this path (options: checkpoint's, "
+                                     "Cityscapes unless set, or options=)")]
+Checkpoint = Annotated[str, Doc("embedded (trained here on synthetic-streets) or a released one found through the "
+                                "weights search: cityscapes, coco-stuff where released (semcom-bench weights lists them)")]
 OptionsFile = Annotated[Path | None, Doc("with weights: a JSON object of the network's official options "
                                          "(default: the official Cityscapes options)")]
 
@@ -57,6 +64,35 @@ def embedded_weights(key: str, description: str, sha256: str | None = None) -> W
     name = f"{key}-synthetic-streets"
     return register_weights(WeightFile(name=name, filename=f"{name}.pt", description=description, sha256=sha256,
                                        embedded=f"{key}/{name}.pt", used_by=(key,)))
+
+
+@dataclass(frozen=True)
+class Released:
+    """A checkpoint the authors released: its file(s) and the options it was trained with.
+
+    Attributes:
+        generator: the declaration of the generator file (``semcom-bench weights`` lists it).
+        options: fields of the network's options dataclass that differ from its defaults
+            (the defaults are the Cityscapes model's).
+        encoder: the declaration of the encoder file that the official test loads with it
+            (CC-FPSE's ``net_E``), or None.
+    """
+
+    generator: WeightFile
+    options: dict[str, Any] = field(default_factory=dict)
+    encoder: WeightFile | None = None
+
+
+def released_weights(key: str, dataset: str, filename: str, folder: str, url: str, what: str = "generator",
+                     suffix: str = "") -> WeightFile:
+    """Declare the released file ``<folder>/<filename>`` of method ``key`` trained on ``dataset``.
+
+    Its name is ``<key>-<dataset><suffix>``; it is found at ``$SEMCOM_WEIGHTS/<name>/<filename>``
+    (the released file names repeat across methods, so a folder per name keeps them apart).
+    """
+    return register_weights(WeightFile(
+        name=f"{key}-{dataset}{suffix}", filename=filename, url=url, used_by=(key,), own_folder=True,
+        description=f"official {key} {dataset} {what} ({folder}/{filename} of the released checkpoints)"))
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
@@ -72,8 +108,11 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=8)
 def _load(cls: type[GanReceiver], path: str, embedded: bool, options_file: str | None, extra: str | None,
-          device: str) -> tuple[nn.Module, Any]:
-    """(generator in eval mode on ``device``, its options); cached per (file, options, device)."""
+          device: str, preset: tuple[tuple[str, Any], ...] = ()) -> tuple[nn.Module, Any]:
+    """(generator in eval mode on ``device``, its options); cached per (file, options, device).
+
+    ``preset``: the released checkpoint's option fields (``options_file`` overrides them).
+    """
     p = Path(path)
     sidecar = p.with_suffix(".json")
     if embedded:  # the embedded network: options from the JSON beside it
@@ -95,7 +134,10 @@ def _load(cls: type[GanReceiver], path: str, embedded: bool, options_file: str |
             raise UserError(f"embedded network {p} does not fit the options of {sidecar.name}: {detail[:200]}") from None
     else:
         info = _read_json(Path(options_file), "options file") if options_file else {}
-        options = cls.make_options(info.get("options", info), Path(options_file) if options_file else None)
+        fields = info.get("options", info)
+        if isinstance(fields, dict):
+            fields = {**dict(preset), **fields}
+        options = cls.make_options(fields, Path(options_file) if options_file else None)
         net = cls.load_official(p, options, extra)
     return net.to(device).eval(), options
 
@@ -122,15 +164,20 @@ class GanReceiver(MapMethod):
     embedded: ClassVar[WeightFile]
     #: the official file's name, for messages (e.g. ``latest_net_G.pth``)
     official_file: ClassVar[str] = "latest_net_G.pth"
+    #: the released checkpoints by data set (``checkpoint=``); ``cityscapes`` is the options' defaults
+    released: ClassVar[dict[str, Released]] = {}
 
-    def __init__(self, context: RunContext | None = None, *, weights: Weights = None, options: OptionsFile = None,
-                 **shared: Any):
+    def __init__(self, context: RunContext | None = None, *, checkpoint: Checkpoint = "embedded",
+                 weights: Weights = None, options: OptionsFile = None, **shared: Any):
         super().__init__(context, **shared)
-        self.weights, self.options = weights, options
-        if options is not None and weights is None:
+        if checkpoint != "embedded" and checkpoint not in self.released:
+            raise UserError(f"parameter checkpoint of method {self.name!r} is {checkpoint!r}; choose embedded or "
+                            f"{' or '.join(self.released)} (the released checkpoints of {self.name})")
+        self.checkpoint, self.weights, self.options = checkpoint, weights, options
+        if options is not None and self.official is None:
             raise UserError(f"parameter options of method {self.name!r} applies to an official checkpoint: "
-                            "give weights=PATH too (the embedded network carries its own options)")
-        if weights is None and find(self.embedded.name) is None:
+                            "give weights=PATH or checkpoint= too (the embedded network carries its own options)")
+        if weights is None and checkpoint == "embedded" and find(self.embedded.name) is None:
             raise UserError(self.no_network_message())
 
     # --- what a network module tells ----------------------------------------------------------
@@ -138,7 +185,8 @@ class GanReceiver(MapMethod):
     @classmethod
     def no_network_message(cls) -> str:
         return (f"method {cls.name} has no embedded network in this version (semcom-bench train {cls.name} trains one); "
-                f"pass weights=PATH to an official {cls.official_file} (Cityscapes)")
+                f"pass checkpoint=cityscapes (the released file under $SEMCOM_WEIGHTS) or weights=PATH to an "
+                f"official {cls.official_file}")
 
     @classmethod
     def make_options(cls, fields: Any, source: Path | None) -> Any:
@@ -184,24 +232,35 @@ class GanReceiver(MapMethod):
         """A second file the official checkpoint comes with (CC-FPSE's encoder), or None."""
         return None
 
+    @property
+    def official(self) -> Released | None:
+        """The released checkpoint whose options an official file is built with (None: embedded)."""
+        if self.checkpoint != "embedded":
+            return self.released[self.checkpoint]
+        return self.released.get("cityscapes") if self.weights is not None else None
+
     def weights_path(self) -> Path:
         if self.weights is not None:
             p = Path(self.weights).expanduser()
             if not p.is_file():
                 raise MissingWeightsError(f"weights file {p} does not exist (for method {self.name}); check the path")
             return p
+        if self.checkpoint != "embedded":
+            return resolve(self.released[self.checkpoint].generator.name)
         try:
             return resolve(self.embedded.name)
         except MissingWeightsError:
             raise UserError(self.no_network_message()) from None
 
     def network(self) -> tuple[nn.Module, Any]:
-        return _load(type(self), str(self.weights_path()), self.weights is None, str(self.options) if self.options else None,
-                     self.extra_file(), self.device)
+        official = self.official
+        preset = tuple(sorted(official.options.items())) if official is not None else ()
+        return _load(type(self), str(self.weights_path()), official is None, str(self.options) if self.options else None,
+                     self.extra_file(), self.device, preset)
 
     def checkpoint_hash(self) -> str | None:
         files = [self.weights_path(), self.options, self.extra_file()]
-        if self.weights is None:
+        if self.official is None:
             files[1] = self.weights_path().with_suffix(".json")
         hashes = [_file_hash(str(f)) for f in files if f is not None and Path(f).is_file()]
         if len(hashes) == 1:
@@ -244,4 +303,4 @@ class GanReceiver(MapMethod):
         return [img.numpy() for img in to_uint8(x)]
 
 
-__all__ = ["GanReceiver", "embedded_weights", "Weights", "OptionsFile"]
+__all__ = ["Checkpoint", "GanReceiver", "Released", "embedded_weights", "released_weights", "Weights", "OptionsFile"]

@@ -99,10 +99,13 @@ def _list(offline: bool, dataset_name: str) -> None:
         published = w.url or (f"huggingface.co/{w.hf_repo}" if w.hf_repo else "not stated")
         lines = [f"[bold]{w.name}[/] ({w.filename}): {w.description}"]
         if hit is None:
-            where_fix = f"$SEMCOM_WEIGHTS/{w.name}/" if w.is_folder else f"$SEMCOM_WEIGHTS/{w.filename}"
             status, check = "[red]missing[/]", "-"
-            other = f"the Hugging Face cache ({weights.hf_cache_dirs()[0]})" if w.is_folder else f"{weights.torch_hub_dirs()[0]}/"
-            lines.append(f"  missing: put it at {where_fix} or in {other}")
+            if w.own_folder:
+                lines.append(f"  missing: put it at {w.place}")
+            else:
+                other = (f"the Hugging Face cache ({weights.hf_cache_dirs()[0]})" if w.is_folder
+                         else f"{weights.torch_hub_dirs()[0]}/")
+                lines.append(f"  missing: put it at {w.place} or in {other}")
             if w.sha256:
                 lines.append(f"  declared sha256: {w.sha256}" + (" (prefix, as in torchvision's file name)" if len(w.sha256) < 64 else ""))
         else:

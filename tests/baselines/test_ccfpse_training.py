@@ -30,8 +30,8 @@ def two_runs(tmp_path_factory):
 def test_losses_finite_and_reproducible(two_runs):
     a, b, _ = two_runs
     assert a["steps"] == 2 and not a["stopped_early"]
-    for row in a["history"]:
-        assert {"G_GAN", "G_feat", "G_KLD", "D_fake", "D_real"} <= set(row)
+    for row in a["history"]:  # the embedded recipe trains without the VAE
+        assert {"G_GAN", "G_feat", "D_fake", "D_real"} <= set(row) and "G_KLD" not in row
         assert all(math.isfinite(v) for v in row.values())
     assert a["history"] == b["history"]
     assert Path(a["weights"]).read_bytes() == Path(b["weights"]).read_bytes()
@@ -51,8 +51,8 @@ def test_json_follows_the_contract(two_runs):
     for key in ("seed", "steps", "batch_size", "lr_g", "lr_d", "betas", "losses", "threads", "data"):
         assert key in train
     assert train["seed"] == 3 and train["steps"] == 2 and train["batch_size"] == 4 and train["threads"] == 1
-    assert train["losses"]["gan"] == "hinge" and train["losses"]["kld"] == 0.05 and train["losses"]["vgg"] is None
-    assert train["encoder"]["shipped"] is False and "N(0, I)" in train["encoder"]["test_time_z"]
+    assert train["losses"]["gan"] == "hinge" and train["losses"]["kld"] is None and train["losses"]["vgg"] is None
+    assert train["encoder"] is None and opts.use_vae is False
     assert train["data"] == {"name": "synthetic-streets", "split": "train", "size": 8, "height": 32, "width": 64,
                              "seed": 0}
     prov = info["provenance"]
@@ -62,6 +62,14 @@ def test_json_follows_the_contract(two_runs):
     path = Path(a["weights"])
     assert info["weights"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert info["weights"]["bytes"] == path.stat().st_size
+
+
+def test_the_official_vae_path_trains_the_encoder_with_the_kl_term(tmp_path):
+    run = _run(tmp_path / "vae", tmp_path / "scenes.npz", use_vae=True)
+    assert all("G_KLD" in row and math.isfinite(row["G_KLD"]) for row in run["history"])
+    info = json.loads(Path(run["json"]).read_text())
+    assert CcfpseOptions(**info["options"]).use_vae is True and info["train"]["losses"]["kld"] == 0.05
+    assert info["train"]["encoder"]["shipped"] is False and "N(0, I)" in info["train"]["encoder"]["test_time_z"]
 
 
 def test_export_loads_strictly_and_is_finite_in_eval(two_runs):

@@ -150,9 +150,66 @@ def test_without_weights_or_embedded_network_the_cli_says_so_in_one_line(tmp_pat
                                       "--cache-dir", str(tmp_path / "cache")])
     assert result.exit_code == 2, result.output
     message = ("method spade has no embedded network in this version (semcom-bench train spade trains one); "
-               "pass weights=PATH to an official latest_net_G.pth (Cityscapes)")
+               "pass checkpoint=cityscapes (the released file under $SEMCOM_WEIGHTS) or weights=PATH to an "
+               "official latest_net_G.pth")
     assert message in " ".join(result.output.split())
     assert not (tmp_path / "out").exists()
+
+
+def test_a_released_checkpoint_is_found_under_its_own_folder(specs, tmp_path, monkeypatch):
+    """checkpoint=cityscapes finds $SEMCOM_WEIGHTS/<method>-cityscapes/<file> (and CC-FPSE's encoder
+    beside it) and generates what weights=PATH generates; a file left loose is not taken."""
+    from semcom_bench.config import parse_spec
+
+    root = tmp_path / "weights"
+    monkeypatch.setenv("SEMCOM_WEIGHTS", str(root))
+    maps = torch.zeros(1, 35, 64, 128)
+    maps[:, 7] = 1.0
+    maps[:, -1, 31:33] = 1.0
+    for name, text in specs.items():
+        params = parse_spec(text).params
+        method = registry.methods.create(name, **params)
+        released = method.released["cityscapes"]
+        files = [(released.generator, Path(params["weights"]))]
+        if released.encoder is not None:
+            files.append((released.encoder, Path(params["encoder_weights"])))
+        for declared, source in files:
+            loose = root / declared.filename
+            loose.parent.mkdir(parents=True, exist_ok=True)
+            loose.write_bytes(source.read_bytes())
+        with pytest.raises(Exception, match=f"{name}-cityscapes/"):  # a loose latest_net_G.pth is ambiguous
+            registry.methods.create(name, checkpoint="cityscapes", options=params["options"]).network()
+        for declared, source in files:
+            (root / declared.name).mkdir(exist_ok=True)
+            (root / declared.filename).rename(root / declared.name / declared.filename)
+        found = registry.methods.create(name, checkpoint="cityscapes", options=params["options"])
+        assert found.weights_path() == root / released.generator.name / released.generator.filename
+        streams = [torch.Generator().manual_seed(5)]
+        expected = method.synthesise(maps, (64, 128), [torch.Generator().manual_seed(5)])
+        assert np.array_equal(found.synthesise(maps, (64, 128), streams)[0], expected[0]), name
+        for declared, _ in files:
+            (root / declared.name / declared.filename).unlink()
+
+
+def test_the_released_options_build_the_official_input_layouts():
+    """COCO-Stuff: 182 classes + dontcare (+ instance edges for SPADE and CC-FPSE) at 256x256."""
+    from semcom_bench_baselines.ccfpse.network import CondConvGenerator
+    from semcom_bench_baselines.spade.network import SPADEGenerator
+
+    for name, build, channels in (("spade", SPADEGenerator, 184), ("cc-fpse", CondConvGenerator, 184)):
+        cls = registry.methods.get(name).factory
+        options = cls.make_options(cls.released["coco-stuff"].options, None)
+        assert cls.layout(options) == (183, True) and tuple(cls.input_size(options)) == (256, 256), name
+        with torch.device("meta"):
+            net = build(options)
+        conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+        assert conv.in_channels in (channels, channels + 64), (name, conv.in_channels)
+    for name in ("spade", "oasis", "smis", "cc-fpse"):
+        cls = registry.methods.get(name).factory
+        options = cls.make_options(cls.released["cityscapes"].options, None)
+        assert cls.layout(options)[0] == 35 and tuple(cls.input_size(options)) == (256, 512), name
+    with pytest.raises(Exception, match="choose embedded or cityscapes"):
+        registry.methods.create("oasis", checkpoint="coco-stuff")
 
 
 def test_list_methods_shows_them_as_plugins():

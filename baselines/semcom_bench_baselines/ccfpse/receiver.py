@@ -19,11 +19,27 @@ from torch import nn
 from semcom_bench.components import Annotated, Doc, RunContext
 from semcom_bench.errors import UserError
 from semcom_bench.registry import methods
+from semcom_bench.weights import resolve
 from semcom_bench_baselines.ccfpse.network import CcfpseOptions, CondConvGenerator, load_official, sample_z
-from semcom_bench_baselines.gan import GanReceiver, embedded_weights
+from semcom_bench_baselines.gan import GanReceiver, Released, embedded_weights, released_weights
 
 EMBEDDED = embedded_weights("cc-fpse", "CC-FPSE generator trained on synthetic-streets maps (34 classes + edges, "
                                        "32x64; no encoder)")
+
+_URL = "https://github.com/xh-liu/CC-FPSE (pretrained models, Google Drive)"
+#: the released checkpoints: Cityscapes (``test_cityscapes.sh``: cs_best, epoch 200, the options'
+#: defaults) and COCO-Stuff (``test_coco.sh``: coco_best, epoch 100; 182 classes + dontcare + edges,
+#: 256x256, generator ``normal``); both use the VAE, so each comes with its encoder
+RELEASED = {
+    "cityscapes": Released(released_weights("cc-fpse", "cityscapes", "200_net_G.pth", "cs_best", _URL),
+                           encoder=released_weights("cc-fpse", "cityscapes", "200_net_E.pth", "cs_best", _URL,
+                                                    what="encoder", suffix="-encoder")),
+    "coco-stuff": Released(released_weights("cc-fpse", "coco-stuff", "100_net_G.pth", "coco_best", _URL),
+                           {"label_nc": 182, "contain_dontcare_label": True, "num_upsampling_layers": "normal",
+                            "crop_size": 256, "aspect_ratio": 1.0},
+                           encoder=released_weights("cc-fpse", "coco-stuff", "100_net_E.pth", "coco_best", _URL,
+                                                    what="encoder", suffix="-encoder")),
+}
 
 
 class CcfpseReceiver(GanReceiver):
@@ -33,6 +49,7 @@ class CcfpseReceiver(GanReceiver):
     options_class = CcfpseOptions
     embedded = EMBEDDED
     official_file = "200_net_G.pth"
+    released = RELEASED
 
     def __init__(self, context: RunContext | None = None, *,
                  encoder_weights: Annotated[Path | None, Doc("with weights: the official encoder net_E "
@@ -41,12 +58,17 @@ class CcfpseReceiver(GanReceiver):
                  **rest: Any):
         super().__init__(context, **rest)
         self.encoder_weights = encoder_weights
-        if encoder_weights is not None and self.weights is None:
+        if encoder_weights is not None and self.official is None:
             raise UserError("parameter encoder_weights of method 'cc-fpse' goes with an official generator: "
-                            "give weights=PATH to its 200_net_G.pth too")
+                            "give weights=PATH to its 200_net_G.pth (or checkpoint=cityscapes) too")
 
     def extra_file(self) -> str | None:
-        return str(self.encoder_weights) if self.encoder_weights is not None else None
+        if self.encoder_weights is not None:
+            return str(self.encoder_weights)
+        if self.checkpoint != "embedded" and self.weights is None:
+            encoder = self.released[self.checkpoint].encoder
+            return str(resolve(encoder.name)) if encoder is not None else None
+        return None
 
     @classmethod
     def build(cls, options: CcfpseOptions) -> nn.Module:
@@ -77,7 +99,8 @@ class CcfpseReceiver(GanReceiver):
 
 
 methods.register(
-    summary="CC-FPSE generator on the received maps: official Cityscapes checkpoints (weights=, encoder_weights=), "
+    summary="CC-FPSE generator on the received maps: released Cityscapes and COCO-Stuff checkpoints "
+            "(checkpoint=, weights=, encoder_weights=), "
             "embedded network trained on synthetic-streets",
     weights=EMBEDDED.name,
     payload="semantic maps",

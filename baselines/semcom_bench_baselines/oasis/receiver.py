@@ -15,10 +15,16 @@ import torch
 from torch import nn
 
 from semcom_bench.registry import methods
-from semcom_bench_baselines.gan import GanReceiver, embedded_weights
+from semcom_bench_baselines.gan import GanReceiver, Released, embedded_weights, released_weights
 from semcom_bench_baselines.oasis.network import OASIS_Generator, OasisOptions, load_official
 
 EMBEDDED = embedded_weights("oasis", "OASIS generator trained on synthetic-streets maps (34 classes, 32x64)")
+
+#: the released Cityscapes checkpoint (the README of the snapshot read announces COCO-Stuff "soon")
+RELEASED = {
+    "cityscapes": Released(released_weights("oasis", "cityscapes", "best_EMA.pth", "oasis_cityscapes_pretrained/models",
+                                            "https://github.com/boschresearch/OASIS (pretrained zips, Dropbox)")),
+}
 
 
 class OasisReceiver(GanReceiver):
@@ -28,6 +34,7 @@ class OasisReceiver(GanReceiver):
     options_class = OasisOptions
     embedded = EMBEDDED
     official_file = "best_EMA.pth"
+    released = RELEASED
 
     @classmethod
     def build(cls, options: OasisOptions) -> nn.Module:
@@ -54,7 +61,7 @@ class OasisReceiver(GanReceiver):
 
 
 methods.register(
-    summary="OASIS generator on the received maps: official Cityscapes checkpoints (weights=), "
+    summary="OASIS generator on the received maps: released Cityscapes checkpoint (checkpoint=, weights=), "
             "embedded network trained on synthetic-streets",
     weights=EMBEDDED.name,
     payload="semantic maps",

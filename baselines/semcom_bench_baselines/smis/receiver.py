@@ -14,10 +14,16 @@ import torch
 from torch import nn
 
 from semcom_bench.registry import methods
-from semcom_bench_baselines.gan import GanReceiver, embedded_weights
+from semcom_bench_baselines.gan import GanReceiver, Released, embedded_weights, released_weights
 from semcom_bench_baselines.smis.network import SmisGenerator, SmisOptions, load_official
 
 EMBEDDED = embedded_weights("smis", "SMIS generator trained on synthetic-streets maps (34 classes + edges, 32x64)")
+
+#: the released Cityscapes checkpoint (the authors released DeepFashion, Cityscapes and ADE20K; no COCO-Stuff)
+RELEASED = {
+    "cityscapes": Released(released_weights("smis", "cityscapes", "latest_net_G.pth", "cityscapes_smis",
+                                            "https://github.com/Seanseattle/SMIS (pretrained tar, Google Drive)")),
+}
 
 
 class SmisReceiver(GanReceiver):
@@ -27,6 +33,7 @@ class SmisReceiver(GanReceiver):
     options_class = SmisOptions
     embedded = EMBEDDED
     official_file = "latest_net_G.pth"
+    released = RELEASED
 
     @classmethod
     def build(cls, options: SmisOptions) -> nn.Module:
@@ -51,7 +58,7 @@ class SmisReceiver(GanReceiver):
 
 
 methods.register(
-    summary="SMIS generator on the received maps: official Cityscapes checkpoints (weights=), "
+    summary="SMIS generator on the received maps: released Cityscapes checkpoint (checkpoint=, weights=), "
             "embedded network trained on synthetic-streets",
     weights=EMBEDDED.name,
     payload="semantic maps",

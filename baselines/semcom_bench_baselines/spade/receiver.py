@@ -15,11 +15,21 @@ import torch
 from torch import nn
 
 from semcom_bench.registry import methods
-from semcom_bench_baselines.gan import GanReceiver, embedded_weights
+from semcom_bench_baselines.gan import GanReceiver, Released, embedded_weights, released_weights
 from semcom_bench_baselines.spade.network import SPADEGenerator, SpadeOptions, load_official
 
 EMBEDDED = embedded_weights("spade", "SPADE generator trained on synthetic-streets maps (34 classes + edges, 32x64)",
                             sha256="68a3629dd2fa482d6adfbdaa5b22aae043d11233763514c511dbb3c0faef932f")
+
+_URL = "https://github.com/NVlabs/SPADE (checkpoints.tar.gz, Google Drive)"
+#: the released checkpoints: Cityscapes (the options' defaults) and COCO-Stuff (182 classes + dontcare
+#: + instance edges, 256x256, ``coco_dataset.py``'s options, generator ``normal``)
+RELEASED = {
+    "cityscapes": Released(released_weights("spade", "cityscapes", "latest_net_G.pth", "cityscapes_pretrained", _URL)),
+    "coco-stuff": Released(released_weights("spade", "coco-stuff", "latest_net_G.pth", "coco_pretrained", _URL),
+                           {"label_nc": 182, "contain_dontcare_label": True, "num_upsampling_layers": "normal",
+                            "crop_size": 256, "aspect_ratio": 1.0}),
+}
 
 
 class SpadeReceiver(GanReceiver):
@@ -29,6 +39,7 @@ class SpadeReceiver(GanReceiver):
     options_class = SpadeOptions
     embedded = EMBEDDED
     official_file = "latest_net_G.pth"
+    released = RELEASED
 
     @classmethod
     def build(cls, options: SpadeOptions) -> nn.Module:
@@ -55,7 +66,8 @@ class SpadeReceiver(GanReceiver):
 
 
 methods.register(
-    summary="SPADE generator on the received maps: official Cityscapes checkpoints (weights=), "
+    summary="SPADE generator on the received maps: released Cityscapes and COCO-Stuff checkpoints "
+            "(checkpoint=, weights=), "
             "embedded network trained on synthetic-streets",
     weights=EMBEDDED.name,
     payload="semantic maps",
