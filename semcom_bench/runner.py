@@ -258,8 +258,10 @@ def generate_batch(unit: BatchUnit, cache: Cache, tally: dict[str, int]) -> int:
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     payloads, deliveries = transmit(cell, batch)
+    cell.method.network_passes = None  # a receiver that runs a network per step sets it (passes per image)
     with stage(f"generate/receive {cell.method_spec.label}", len(batch)):
         images = cell.method.receive_batch(deliveries, [cell.receiver_stream(s) for s in batch])
+    passes = cell.method.network_passes
     seconds = (time.perf_counter() - start) / len(batch)
     gpu_peak = torch.cuda.max_memory_allocated() / 2**20 if on_gpu else None
     threads = torch.get_num_threads()
@@ -280,6 +282,7 @@ def generate_batch(unit: BatchUnit, cache: Cache, tally: dict[str, int]) -> int:
             "side_bits": p.side_bits,
             "channel_uses": p.channel_uses,
             "seconds": seconds,
+            "network_passes": passes,
             "peak_rss_mb": _peak_rss_mb(),
             "peak_gpu_mb": gpu_peak,
             "torch_threads": threads,

@@ -16,6 +16,11 @@ the two passes only ``if model_kwargs['s'] > 1.0``), guidance applies only for `
 the conditional model alone, one pass per step. ``s = 0`` is therefore not the unconditional
 model, and ``0 < s < 1`` does not interpolate towards it.
 
+Guidance interval (not in the papers): with ``guidance_from = t0`` the doubled batch runs only at
+training timesteps ``t >= t0`` (the noisy part of the chain, where the layout is decided); below
+it the conditional pass alone, which halves the cost of those steps. ``t0 = 0`` guides every step.
+The model function counts the network passes each image gets (``fn.passes``; a guided step is 2).
+
 Samplers (:data:`SAMPLERS`):
 
 * ``ancestral``: the paper's sampler, ``x_{t-1} = μ_θ + Σ_θ^{1/2} z`` with the learned variance,
@@ -77,26 +82,38 @@ def cfg_combine(cond: torch.Tensor, uncond: torch.Tensor, scale: float, eps_chan
     return torch.cat([eps, cond[:, eps_channels:]], dim=1)
 
 
-def guided_model(model: torch.nn.Module, y: torch.Tensor, guidance: float, autocast: torch.dtype | None = None) -> ModelFn:
+class GuidedModel:
     """``fn(x_t, t) -> (B, 6, H, W)``: the network with classifier-free guidance on maps ``y``.
 
     The null label is ``zeros_like(y)`` (the training drop of :mod:`semcom_bench.diffusion.training`).
-    With ``guidance > 1`` the network runs on a doubled batch (maps and null label) combined by
-    :func:`cfg_combine`; with ``guidance <= 1`` it runs once on ``y`` and its output is used
-    as is, as the official SDM/GESCO sampling (no guidance unless ``s > 1``).
+    With ``guidance > 1`` (and ``t >= guidance_from``) the network runs on a doubled batch (maps
+    and null label) combined by :func:`cfg_combine`; otherwise it runs once on ``y`` and its
+    output is used as is, as the official SDM/GESCO sampling (no guidance unless ``s > 1``).
+    ``passes`` counts the network passes per image so far.
     """
-    null = torch.zeros_like(y)
-    y2 = torch.cat([y, null])
 
-    def fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(x.device.type, dtype=autocast, enabled=autocast is not None):
-            if not guidance > 1.0:
-                return model(x, t, y).float()
-            out = model(torch.cat([x, x]), torch.cat([t, t]), y2).float()
+    def __init__(self, model: torch.nn.Module, y: torch.Tensor, guidance: float, autocast: torch.dtype | None = None,
+                 guidance_from: int = 0) -> None:
+        self.model, self.y, self.guidance, self.autocast = model, y, float(guidance), autocast
+        self.guidance_from = int(guidance_from)
+        self.y2 = torch.cat([y, torch.zeros_like(y)])
+        self.passes = 0
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        guided = self.guidance > 1.0 and int(t.min()) >= self.guidance_from
+        self.passes += 2 if guided else 1
+        with torch.autocast(x.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+            if not guided:
+                return self.model(x, t, self.y).float()
+            out = self.model(torch.cat([x, x]), torch.cat([t, t]), self.y2).float()
         cond, uncond = out.chunk(2)
-        return cfg_combine(cond, uncond, guidance, x.shape[1])
+        return cfg_combine(cond, uncond, self.guidance, x.shape[1])
 
-    return fn
+
+def guided_model(model: torch.nn.Module, y: torch.Tensor, guidance: float, autocast: torch.dtype | None = None,
+                 guidance_from: int = 0) -> GuidedModel:
+    """The guided network function (:class:`GuidedModel`)."""
+    return GuidedModel(model, y, guidance, autocast, guidance_from)
 
 
 def per_sample_noise(generators: Sequence[torch.Generator], shape: Sequence[int], device: torch.device | str) -> torch.Tensor:
@@ -186,4 +203,5 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return ((x.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu()
 
 
-__all__ = ["SAMPLERS", "DEFAULT_STEPS", "cfg_combine", "guided_model", "per_sample_noise", "sample", "to_uint8"]
+__all__ = ["SAMPLERS", "DEFAULT_STEPS", "GuidedModel", "cfg_combine", "guided_model", "per_sample_noise", "sample",
+           "to_uint8"]

@@ -113,6 +113,9 @@ class Method(Component):
     """
 
     sender: Sender
+    #: network passes per image of the last :meth:`receive_batch` (a receiver that samples step
+    #: by step sets it; a guided step counts 2), None where it does not apply
+    network_passes: int | None = None
 
     def __init__(self, context: RunContext | None = None):
         super().__init__(context)

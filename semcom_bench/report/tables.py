@@ -84,6 +84,7 @@ DISPLAY_NAMES: dict[str, tuple[str, str]] = {
     "bandwidth_ratio": ("bandwidth ratio k/n", "bandwidth ratio $k/n$"),
     "seconds": ("time (s)", "time (s)"),
     "peak_memory_mb": ("peak memory (MB)", "peak memory (MB)"),
+    "network_passes": ("network passes", "network passes"),
 }
 
 _INTEGER_OUTPUTS = {"bits", "channel_uses"}

@@ -50,6 +50,27 @@ def test_cfg_formula_on_a_toy_model():
     assert torch.allclose(cfg_combine(cond, uncond, s_paper + 1.0)[:, :3], eq13, atol=1e-6)
 
 
+def test_guidance_interval_and_the_pass_count():
+    """guidance_from guides only t >= t0; a guided step counts two passes per image, a plain one one."""
+    model = ToyModel()
+    x = torch.randn(2, 3, 4, 4)
+    y = torch.rand(2, 5, 4, 4)
+    fn = guided_model(model, y, 2.0, guidance_from=500)
+    late, early = torch.tensor([700, 700]), torch.tensor([499, 499])
+    assert torch.equal(fn(x, early), model(x, early, y))  # below t0: the conditional pass alone
+    full = guided_model(model, y, 2.0)(x, late)
+    assert torch.equal(fn(x, late), full)  # from t0 on: as guided every step
+    assert fn.passes == 3
+    plain = guided_model(model, y, 1.0)
+    plain(x, late)
+    assert plain.passes == 1
+    # a whole respaced chain: 10 steps, the noisiest k of them at t >= t0 -> 10 + k passes
+    counted = guided_model(model, y, 2.0, guidance_from=500)
+    sample(counted, DIFF, (3, 4, 4), [torch.Generator().manual_seed(i) for i in range(2)], "respaced", 10)
+    timesteps = DIFF.respaced(10).model_timesteps(torch.arange(10))
+    assert counted.passes == 10 + int((timesteps >= 500).sum()) and 10 < counted.passes < 20
+
+
 def test_learned_range_variance():
     x = torch.randn(3, 3, 2, 2)
     t = torch.tensor([0, 10, 999])

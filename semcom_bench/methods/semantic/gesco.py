@@ -201,6 +201,9 @@ class SemanticDiffusion(MapMethod):
         steps: Annotated[int | None, Doc("sampler steps (default per sampler)", low=1, high=1000)] = None,
         guidance: Annotated[float, Doc("classifier-free guidance scale s of the official code: "
                                        "eps(0) + s (eps(y) - eps(0)); s <= 1: the conditional model alone")] = 2.0,
+        guidance_from: Annotated[int, Doc("guide only the steps at training timesteps t >= this (of 1000; 0: "
+                                          "every step); the others run the conditional pass alone", low=0,
+                                          high=999)] = 0,
         weights: Weights = None,
         upsample: Annotated[Literal["bicubic", "bilinear", "nearest"],
                             Doc("resizing of the model output to the scene size")] = "bicubic",
@@ -213,8 +216,15 @@ class SemanticDiffusion(MapMethod):
         self.sampler = sampler
         self.steps = steps if steps is not None else DEFAULT_STEPS[sampler]
         self.guidance = guidance
+        self.guidance_from = guidance_from
         self.weights = weights
         self.upsample = upsample
+
+    def params(self) -> dict[str, Any]:
+        out = super().params()
+        if out.get("guidance_from") == 0:  # the default keeps the cache keys of the method without the option
+            out.pop("guidance_from")
+        return out
 
     def weights_path(self) -> Path:
         if self.weights is not None:
@@ -258,12 +268,13 @@ class SemanticDiffusion(MapMethod):
         dev = next(model.parameters()).device
         y = self.conditioning(maps).to(dev)
         diffusion = GaussianDiffusion.from_schedule(settings["diffusion_steps"], settings["schedule"])
+        fn = guided_model(model, y, self.guidance, guidance_from=self.guidance_from)
         with torch.no_grad():
-            x = sample(guided_model(model, y, self.guidance), diffusion, (3, *y.shape[-2:]), rngs,
-                       self.sampler, self.steps, dev)
+            x = sample(fn, diffusion, (3, *y.shape[-2:]), rngs, self.sampler, self.steps, dev)
             if tuple(x.shape[-2:]) != tuple(size):
                 kw = {} if self.upsample == "nearest" else {"align_corners": False}
                 x = F.interpolate(x, size=size, mode=self.upsample, **kw).clamp(-1, 1)
+        self.network_passes = fn.passes
         return [img.numpy() for img in to_uint8(x)]
 
 
