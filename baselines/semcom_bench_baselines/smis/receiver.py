@@ -17,7 +17,8 @@ from semcom_bench.registry import methods
 from semcom_bench_baselines.gan import GanReceiver, Released, embedded_weights, released_weights
 from semcom_bench_baselines.smis.network import SmisGenerator, SmisOptions, load_official
 
-EMBEDDED = embedded_weights("smis", "SMIS generator trained on synthetic-streets maps (34 classes + edges, 32x64)")
+EMBEDDED = embedded_weights("smis", "SMIS generator trained on synthetic-streets maps (34 classes + edges, 32x64)",
+                            sha256="8cb4d2a62d1e1b97e907a68fefdb3d58be1a4da7cbe19b3487a8d1624a3f6d0f")
 
 #: the released Cityscapes checkpoint (the authors released DeepFashion, Cityscapes and ADE20K; no COCO-Stuff)
 RELEASED = {
