@@ -5,7 +5,8 @@ instance edges, 256x512, ``--use_vae``) or the embedded one trained here on synt
 The official options use the VAE, so an official checkpoint comes with its encoder
 (``encoder_weights=200_net_E.pth``), which is loaded strictly with it; but a receiver has no
 image to encode, so z ~ N(0, I) is drawn per image from the receiver's stream and the encoder
-is not run. The embedded network ships no encoder. See :mod:`semcom_bench_baselines.gan`.
+is not run. The embedded network is trained without the VAE (no z, no encoder; see its
+recipe). See :mod:`semcom_bench_baselines.gan`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from semcom_bench_baselines.ccfpse.network import CcfpseOptions, CondConvGenerat
 from semcom_bench_baselines.gan import GanReceiver, Released, embedded_weights, released_weights
 
 EMBEDDED = embedded_weights("cc-fpse", "CC-FPSE generator trained on synthetic-streets maps (34 classes + edges, "
-                                       "32x64; no encoder)")
+                                       "32x64; without the VAE)",
+                            sha256="8e41f09058864bdbbf36b8546fc3fbf15dffc1045036fded4c95b14d001ff9eb")
 
 _URL = "https://github.com/xh-liu/CC-FPSE (pretrained models, Google Drive)"
 #: the released checkpoints: Cityscapes (``test_cityscapes.sh``: cs_best, epoch 200, the options'
