@@ -229,7 +229,14 @@ class GanReceiver(MapMethod):
     # --- the method --------------------------------------------------------------------------
 
     def extra_file(self) -> str | None:
-        """A second file the official checkpoint comes with (CC-FPSE's encoder), or None."""
+        """A second file the official checkpoint comes with (CC-FPSE's encoder), or None.
+
+        For a released checkpoint found by name (``checkpoint=`` without ``weights=``), its
+        declared encoder is resolved the same way.
+        """
+        if self.checkpoint != "embedded" and self.weights is None:
+            encoder = self.released[self.checkpoint].encoder
+            return str(resolve(encoder.name)) if encoder is not None else None
         return None
 
     @property

@@ -20,7 +20,6 @@ from torch import nn
 from semcom_bench.components import Annotated, Doc, RunContext
 from semcom_bench.errors import UserError
 from semcom_bench.registry import methods
-from semcom_bench.weights import resolve
 from semcom_bench_baselines.ccfpse.network import CcfpseOptions, CondConvGenerator, load_official, sample_z
 from semcom_bench_baselines.gan import GanReceiver, Released, embedded_weights, released_weights
 
@@ -65,12 +64,7 @@ class CcfpseReceiver(GanReceiver):
                             "give weights=PATH to its 200_net_G.pth (or checkpoint=cityscapes) too")
 
     def extra_file(self) -> str | None:
-        if self.encoder_weights is not None:
-            return str(self.encoder_weights)
-        if self.checkpoint != "embedded" and self.weights is None:
-            encoder = self.released[self.checkpoint].encoder
-            return str(resolve(encoder.name)) if encoder is not None else None
-        return None
+        return str(self.encoder_weights) if self.encoder_weights is not None else super().extra_file()
 
     @classmethod
     def build(cls, options: CcfpseOptions) -> nn.Module:
