@@ -322,12 +322,15 @@ class Component:
         name: the registry name users type.
         version: bumped whenever outputs change; part of every cache key.
         speed_only: parameters that change speed but not outputs (left out of the cache key).
+        added_later: parameters added after the component's cache keys were in use: left out of
+            the key while at their default, so images cached before them stay valid.
         context: the :class:`RunContext` the component was built with.
     """
 
     name: ClassVar[str] = ""
     version: ClassVar[str] = "1"
     speed_only: ClassVar[tuple[str, ...]] = ()
+    added_later: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, context: RunContext | None = None):
         self.context = context if context is not None else RunContext()
@@ -346,4 +349,5 @@ class Component:
 
     def params(self) -> dict[str, Any]:
         """Parameters that change the output (part of the cache key), as stored on ``self``."""
-        return {p.name: getattr(self, p.name) for p in self.parameters() if p.name not in self.speed_only}
+        return {p.name: getattr(self, p.name) for p in self.parameters() if p.name not in self.speed_only
+                and not (p.name in self.added_later and getattr(self, p.name) == p.default)}

@@ -362,6 +362,7 @@ class Digital(Method):
     name = "digital"
     version = "1"
     speed_only = ("decode_batch",)
+    added_later = ("ratio",)
 
     def __init__(
         self,
@@ -412,11 +413,8 @@ class Digital(Method):
     # -- configuration -------------------------------------------------------------------
 
     def params(self) -> dict[str, Any]:
-        own = super().params()
-        if own.get("ratio") is None:  # the default keeps the cache keys of the method without the option
-            own.pop("ratio", None)
         return {
-            **own,
+            **super().params(),
             "n": self.n,
             "decoder": f"offset-minsum, parity check every {CHECK_EVERY}",
             "pillow": _version("pillow"),

@@ -122,18 +122,13 @@ class FullImage(Method):
 
     name = "full-image"
     version = "1"
+    added_later = ("ratio",)
 
     def __init__(self, context=None, *, ratio: RatioOption = None):
         super().__init__(context)
         self.k_n = parse_ratio(ratio, "method 'full-image'", high=MAX_RATIO) if ratio is not None else None
         self.ratio = str(self.k_n) if self.k_n is not None else None
         self.sender = PixelSender(self.k_n)
-
-    def params(self) -> dict[str, Any]:
-        out = super().params()
-        if out.get("ratio") is None:  # the default keeps the cache keys of the method without the option
-            out.pop("ratio", None)
-        return out
 
     def receive_batch(self, deliveries: list[Delivery], rngs: list[torch.Generator]) -> list[np.ndarray]:
         out = []

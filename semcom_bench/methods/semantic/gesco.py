@@ -188,6 +188,7 @@ class SemanticDiffusion(MapMethod):
 
     name = "gesco"
     version = VERSION
+    added_later = ("guidance_from", "precision")
 
     def __init__(
         self,
@@ -223,13 +224,6 @@ class SemanticDiffusion(MapMethod):
         self.precision = precision
         self.weights = weights
         self.upsample = upsample
-
-    def params(self) -> dict[str, Any]:
-        out = super().params()
-        for name, default in (("guidance_from", 0), ("precision", "fp32")):
-            if out.get(name) == default:  # the default keeps the cache keys of the method without the option
-                out.pop(name)
-        return out
 
     def weights_path(self) -> Path:
         if self.weights is not None:
