@@ -8,6 +8,7 @@ options left out take the recipe's defaults, which reproduce the shipped checkpo
 from __future__ import annotations
 
 import importlib
+import inspect
 import shlex
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, Optional
 import typer
 
 from semcom_bench.cli.common import command, say
+from semcom_bench.errors import UserError
 
 #: method -> (module:function, what it trains)
 TRAINERS: dict[str, tuple[str, str]] = {
@@ -29,6 +31,7 @@ EPILOG = """**Examples**
 
     semcom-bench train spade --threads 1 --export
     semcom-bench train oasis --steps 200 --out runs/oasis
+    semcom-bench train oasis --device cuda --steps 30000 --out runs/oasis --resume --export
 """
 
 
@@ -57,10 +60,19 @@ def _register_one(app: typer.Typer, method: str, what: str) -> None:
         export: bool = typer.Option(False, "--export", help="Write the generator and its JSON into the package's assets."),
         workers: Optional[int] = typer.Option(None, help="Processes rendering the training scenes. Default: one per core."),
         data_cache: Optional[Path] = typer.Option(None, help="An .npz keeping the rendered scenes. Default: under the cache folder."),
+        resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in --out (oasis)."),
+        checkpoint_every: Optional[int] = typer.Option(None, help="Steps between checkpoints (oasis). Default: 500."),
+        device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:N or auto (oasis). Default: cpu."),
     ) -> None:
         options = {"steps": steps, "batch_size": batch_size, "seed": seed, "threads": threads, "time_limit_s": time_limit,
-                   "workers": workers, "data_cache": data_cache}
+                   "workers": workers, "data_cache": data_cache, "resume": resume or None,
+                   "checkpoint_every": checkpoint_every, "device": device}
         given = {k: v for k, v in options.items() if v is not None}
+        accepted = inspect.signature(trainer(method)).parameters
+        unsupported = [k for k in given if k not in accepted]
+        if unsupported:
+            flag = "--" + unsupported[0].removesuffix("_s").replace("_", "-")
+            raise UserError(f"{flag} is not supported by 'train {method}' (only by 'train oasis'); drop it")
         command_line = " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
         trainer(method)(out=out or Path("semcom-train") / method, export=export, log=say, command=command_line, **given)
 

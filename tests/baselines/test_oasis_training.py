@@ -108,3 +108,36 @@ def test_unknown_recipe_setting_refused(tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="lambda_vgg"):
         training.train_oasis(steps=1, out=tmp_path, lambda_vgg=10.0, **{k: v for k, v in TINY.items() if k != "steps"})
+
+
+def test_resumed_run_equals_the_uninterrupted_one(runs: tuple[Path, dict, dict], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """1 step, then --resume to 2 (checkpoints every step): the same G, EMA, D and export as 2 steps at once."""
+    tmp, a, _ = runs
+    monkeypatch.setattr(training, "ASSETS", tmp_path / "assets")
+    out = tmp_path / "out"
+    options = {**TINY, "checkpoint_every": 1}
+    training.train_oasis(out=out, data_cache=tmp / "scenes.npz", **{**options, "steps": 1})
+    resumed = training.train_oasis(out=out, data_cache=tmp / "scenes.npz", resume=True, export=True,
+                                   command="semcom-bench x", **options)
+    assert resumed["history"] == a["history"]
+    for kind in ("model", "ema_0.999", "opt"):
+        mine = torch.load(out / f"{kind}_000002.pt", weights_only=True)
+        straight = torch.load(tmp / "a" / "out" / f"{kind}_000002.pt", weights_only=True)
+        mine = mine["discriminator"] if kind == "opt" else mine
+        straight = straight["discriminator"] if kind == "opt" else straight
+        assert all(torch.equal(mine[k], straight[k]) for k in straight), kind
+    assert (tmp_path / "assets" / "oasis" / "oasis-synthetic-streets.pt").read_bytes() == _files(tmp, "a")[0].read_bytes()
+    from semcom_bench.errors import UserError
+
+    with pytest.raises(UserError, match="recipe differs"):
+        training.train_oasis(out=out, data_cache=tmp / "scenes.npz", resume=True, lambda_labelmix=1.0, **options)
+
+
+def test_resume_and_device_are_oasis_options_only() -> None:
+    from typer.testing import CliRunner
+
+    from semcom_bench.cli.main import app
+
+    res = CliRunner().invoke(app, ["train", "spade", "--resume", "--steps", "1"])
+    assert res.exit_code == 2 and "--resume is not supported by 'train spade' (only by 'train oasis')" in res.output

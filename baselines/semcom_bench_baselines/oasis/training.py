@@ -17,15 +17,21 @@ Written from the paper (Schönfeld et al., ICLR 2021) and the facts of boschrese
 * **Step order**: G update (fresh noise), then D update on a new generated batch (fresh noise,
   no gradient to G), then the EMA, as the official ``train.py``.
 * **EMA**: every floating entry of the generator's state dict (weights, BN running statistics,
-  spectral-norm vectors) is averaged, as ``utils.update_EMA``; before export the EMA generator's
-  batch-norm statistics are re-collected by forward passes in train mode on training batches
-  (official: about 50 batches), as ``update_EMA(force_run_stats=True)`` does before saving.
+  spectral-norm vectors) is averaged, as ``utils.update_EMA``; before export the batch-norm
+  statistics of a copy of the EMA generator are re-collected by forward passes in train mode on
+  training batches (official: about 50 batches), as ``update_EMA(force_run_stats=True)`` does
+  before saving. The copy draws from its own generator (seeded with ``seed`` and the step), so the
+  training checkpoints keep the running EMA and a resumed run equals an uninterrupted one.
 * **No VGG loss**: the official ``--add_vgg_loss`` is off by default and the Cityscapes training
   script does not set it, so the OASIS objective is adversarial + LabelMix only.
 * **Initialisation**: Xavier-normal (gain 0.02) conv weights and zero biases for G and D, as the
   official ``init_networks``; all draws from ``torch.manual_seed(seed)`` (initialisation) and one
   ``torch.Generator`` seeded with ``seed`` (batches, 3D noise, LabelMix), so a run is reproducible
   on the same device and a run stopped at step k by ``time_limit_s`` equals a run with ``steps=k``.
+* **Checkpoints and resume**: every ``checkpoint_every`` steps and at the end, ``out`` gets G, the
+  EMA generator, D, both optimisers, the random state and the loss history; ``resume=True``
+  continues from the latest one (the official run is ~30,000 iterations: long runs are stopped and
+  resumed). ``device`` trains on a GPU (the batches are drawn on the CPU, the noise on the device).
 
 :func:`train_oasis` trains, writes the last checkpoint into ``out`` and, with ``export=True``,
 writes ``assets/oasis/oasis-synthetic-streets.pt`` (fp16 EMA generator state dict) and its JSON per
@@ -48,8 +54,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from semcom_bench.errors import UserError
-from semcom_bench.training import (default_data_cache, file_record, float16_state, render_training_set,
-                                   reproduce_command, run_provenance, save_checkpoint, write_provenance)
+from semcom_bench.components import resolve_device
+from semcom_bench.training import (default_data_cache, file_record, float16_state, latest_step, load_checkpoint,
+                                   render_training_set, reproduce_command, restore_generator, run_provenance,
+                                   save_checkpoint, write_provenance)
 from semcom_bench_baselines.oasis.discriminator import DiscriminatorOptions, OasisDiscriminator
 from semcom_bench_baselines.oasis.network import OASIS_Generator, OasisOptions
 
@@ -171,8 +179,9 @@ def labelmix(label: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
 class OasisTrainer:
     """G, D, the EMA generator, their optimisers and the seeded generator of every draw."""
 
-    def __init__(self, recipe: dict[str, Any], data: dict[str, np.ndarray], seed: int, batch_size: int) -> None:
-        self.recipe, self.seed, self.batch_size = recipe, int(seed), int(batch_size)
+    def __init__(self, recipe: dict[str, Any], data: dict[str, np.ndarray], seed: int, batch_size: int,
+                 device: str = "cpu") -> None:
+        self.recipe, self.seed, self.batch_size, self.device = recipe, int(seed), int(batch_size), device
         self.images = torch.from_numpy(np.ascontiguousarray(data["images"]))
         self.labels = torch.from_numpy(np.ascontiguousarray(data["labels"])).long()
         if tuple(self.images.shape[1:3]) != SIZE:
@@ -183,7 +192,9 @@ class OasisTrainer:
         self.netD = OasisDiscriminator(self.d_options)
         init_weights(self.netG)
         init_weights(self.netD)
-        self.netEMA = OASIS_Generator(self.g_options)
+        self.netG.to(device)
+        self.netD.to(device)
+        self.netEMA = OASIS_Generator(self.g_options).to(device)
         self.netEMA.load_state_dict(self.netG.state_dict())
         self.netEMA.train()  # as the official netEMA (a deepcopy of netG, never set to eval while training)
         for p in self.netEMA.parameters():
@@ -191,15 +202,15 @@ class OasisTrainer:
         betas = tuple(recipe["betas"])
         self.opt_g = torch.optim.Adam(self.netG.parameters(), lr=float(recipe["lr_g"]), betas=betas)
         self.opt_d = torch.optim.Adam(self.netD.parameters(), lr=float(recipe["lr_d"]), betas=betas)
-        self.gen = torch.Generator().manual_seed(self.seed)
+        self.gen = torch.Generator(device=device).manual_seed(self.seed)
         self.step = 0
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(images (B, 3, 32, 64) in [-1, 1], one-hot labels (B, 34, 32, 64)) drawn with replacement."""
-        idx = torch.randint(self.images.shape[0], (self.batch_size,), generator=self.gen)
+        idx = torch.randint(self.images.shape[0], (self.batch_size,), generator=self.gen, device=self.device).cpu()
         image = self.images[idx].permute(0, 3, 1, 2).float() / 127.5 - 1.0
         label = F.one_hot(self.labels[idx], LABEL_NC).permute(0, 3, 1, 2).float()
-        return image, label
+        return image.to(self.device), label.to(self.device)
 
     def train_step(self) -> dict[str, float]:
         r = self.recipe
@@ -244,18 +255,52 @@ class OasisTrainer:
                 value.copy_(own[key])
 
     @torch.no_grad()
-    def refresh_ema_stats(self) -> None:
-        """Re-collect the EMA generator's batch-norm statistics on training batches (train-mode passes)."""
-        self.netEMA.train()
+    def exported_generator(self) -> nn.Module:
+        """A copy of the EMA generator with its batch-norm statistics re-collected on training batches
+        (train-mode passes, draws from a generator seeded with seed + step; the trainer is unchanged)."""
+        import copy
+
+        net = copy.deepcopy(self.netEMA).train()
+        own = torch.Generator(device=self.device).manual_seed(self.seed + self.step)
         for _ in range(int(self.recipe["ema_stats_batches"])):
-            _, label = self.batch()
-            self.netEMA(label, generator=self.gen)
-        self.netEMA.eval()
+            idx = torch.randint(self.images.shape[0], (self.batch_size,), generator=own, device=self.device).cpu()
+            label = F.one_hot(self.labels[idx], LABEL_NC).permute(0, 3, 1, 2).float().to(self.device)
+            net(label, generator=own)
+        return net.eval()
 
     def state(self, history: list[dict[str, float]], seconds: float) -> dict[str, Any]:
         return {"step": self.step, "optimizer_G": self.opt_g.state_dict(), "optimizer_D": self.opt_d.state_dict(),
-                "discriminator": self.netD.state_dict(), "generator": self.gen.get_state(), "generator_device": "cpu",
-                "history": history, "seconds": seconds, "recipe": self.recipe}
+                "discriminator": self.netD.state_dict(), "generator": self.gen.get_state(),
+                "generator_device": str(self.gen.device), "history": history, "seconds": seconds, "recipe": self.recipe}
+
+    def save(self, out: Path, history: list[dict[str, float]], seconds: float) -> None:
+        save_checkpoint(out, self.step, float(self.recipe["ema_decay"]), self.netG.state_dict(),
+                        self.netEMA.state_dict(), self.state(history, seconds))
+
+    def resume(self, out: Path, log: Callable[[str], None]) -> tuple[list[dict[str, float]], float]:
+        """Load the latest checkpoint in ``out`` (none: start at step 0); (history, seconds) so far."""
+        step = latest_step(out)
+        if step is None:
+            log(f"resume: no checkpoint in {out}; starting from step 0")
+            return [], 0.0
+        model, ema, state = load_checkpoint(out, step, float(self.recipe["ema_decay"]), self.device)
+        try:
+            if state.get("recipe") != self.recipe:
+                raise ValueError("its recipe differs from this run's")
+            self.netG.load_state_dict(model)
+            self.netEMA.load_state_dict(ema if ema is not None else model)
+            self.netD.load_state_dict(state["discriminator"])
+            self.opt_g.load_state_dict(state["optimizer_G"])
+            self.opt_d.load_state_dict(state["optimizer_D"])
+            saved_gen = state["generator"]
+        except (KeyError, ValueError, RuntimeError, TypeError, AttributeError) as exc:
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise UserError(f"cannot resume from step {step} in {out}: {detail}; start in another --out") from None
+        if not restore_generator(self.gen, saved_gen, state.get("generator_device", "cpu"), self.seed + step):
+            log(f"resume: random state saved on {state.get('generator_device')}, reseeded with seed + step")
+        self.step = int(state["step"])
+        log(f"resumed from step {self.step} in {out}")
+        return list(state.get("history", [])), float(state.get("seconds", 0.0))
 
 
 def _ema_fp16(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -265,7 +310,8 @@ def _ema_fp16(model: nn.Module) -> dict[str, torch.Tensor]:
 def train_oasis(*, steps: int, batch_size: int = 16, seed: int = 0, threads: int | None = 1,
                 time_limit_s: float | None = None, out: str | Path = "semcom-train/oasis", export: bool = False,
                 log: Callable[[str], None] = print, workers: int = 0, data_cache: str | Path | None = None,
-                command: str | None = None, **recipe: Any) -> dict[str, Any]:
+                command: str | None = None, resume: bool = False, checkpoint_every: int = 500, device: str = "cpu",
+                **recipe: Any) -> dict[str, Any]:
     """Train the embedded OASIS generator (CPU); optionally export it into ``assets/oasis``.
 
     Args:
@@ -282,24 +328,33 @@ def train_oasis(*, steps: int, batch_size: int = 16, seed: int = 0, threads: int
         workers: processes that render the training scenes (0: one per core).
         data_cache: ``.npz`` of the rendered scenes (default: under the project cache).
         command: the command line recorded in the JSON (default: this process's).
+        resume: continue from the latest checkpoint in ``out``.
+        checkpoint_every: steps between checkpoints (and one at the end).
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         recipe: overrides of :data:`RECIPE`.
 
     Returns:
         ``steps``, ``seconds``, ``seconds_per_step``, ``stopped_early``, ``final`` (the last
         step's losses), ``history`` and, when exported, ``export`` (the JSON written).
     """
-    if int(steps) < 1 or int(batch_size) < 1:
-        raise UserError(f"steps and batch_size must be at least 1, got {steps} and {batch_size}")
+    if int(steps) < 1 or int(batch_size) < 1 or int(checkpoint_every) < 1:
+        raise UserError(f"steps, batch_size and checkpoint_every must be at least 1, got {steps}, {batch_size} and "
+                        f"{checkpoint_every}")
+    device = resolve_device(device)
     if threads:
         torch.set_num_threads(int(threads))
     r = _recipe(recipe)
     spec = data_spec(r)
     data = render_training_set(spec, workers, data_cache or default_data_cache(spec), log, fields=("images", "labels"))
-    trainer = OasisTrainer(r, data, seed, batch_size)
+    trainer = OasisTrainer(r, data, seed, batch_size, device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    history: list[dict[str, float]] = []
+    seconds_before = 0.0
+    if resume:
+        history, seconds_before = trainer.resume(out, log)
     train = {"seed": int(seed), "steps": int(steps), "batch_size": int(batch_size), "threads": threads,
-             "device": "cpu", **r, "losses": {"adversarial": "class-balanced (N+1)-class cross-entropy (G and D)",
+             "device": device, **r, "losses": {"adversarial": "class-balanced (N+1)-class cross-entropy (G and D)",
                                                "labelmix": f"D, weight {r['lambda_labelmix']}", "vgg": "none"},
              "data": spec, "discriminator": asdict(trainer.d_options)}
     (out / "config.json").write_text(json.dumps({"method": METHOD, "options": asdict(trainer.g_options),
@@ -307,9 +362,9 @@ def train_oasis(*, steps: int, batch_size: int = 16, seed: int = 0, threads: int
     n_g = sum(p.numel() for p in trainer.netG.parameters())
     n_d = sum(p.numel() for p in trainer.netD.parameters())
     log(f"oasis: G {n_g / 1e6:.2f}M, D {n_d / 1e6:.2f}M parameters, {SIZE[0]}x{SIZE[1]}, batch {batch_size}, "
-        f"{torch.get_num_threads()} threads, steps {steps}")
-    history: list[dict[str, float]] = []
+        f"{torch.get_num_threads()} threads, {device}, steps {trainer.step} -> {steps}")
     start = time.perf_counter()
+    start_step = trainer.step
     stopped_early = False
     log_every = max(1, min(100, int(steps) // 10 or 1))
     while trainer.step < int(steps):
@@ -321,25 +376,27 @@ def train_oasis(*, steps: int, batch_size: int = 16, seed: int = 0, threads: int
         elapsed = time.perf_counter() - start
         if trainer.step % log_every == 0 or trainer.step == int(steps):
             log(f"oasis step {trainer.step}/{steps} G {row['loss_G']:.3f} D fake {row['loss_D_fake']:.3f} "
-                f"real {row['loss_D_real']:.3f} lm {row['loss_D_labelmix']:.3f} | {elapsed / trainer.step:.2f} s/step")
+                f"real {row['loss_D_real']:.3f} lm {row['loss_D_labelmix']:.3f} | "
+                f"{elapsed / (trainer.step - start_step):.2f} s/step")
+        if trainer.step % int(checkpoint_every) == 0 and trainer.step < int(steps):
+            trainer.save(out, history, seconds_before + elapsed)
         if time_limit_s is not None and elapsed >= float(time_limit_s):
             stopped_early = trainer.step < int(steps)
             log(f"oasis: time limit {float(time_limit_s):.0f} s reached at step {trainer.step}")
             break
-    seconds = time.perf_counter() - start
-    trainer.refresh_ema_stats()
-    save_checkpoint(out, trainer.step, float(r["ema_decay"]), trainer.netG.state_dict(), trainer.netEMA.state_dict(),
-                    trainer.state(history, seconds))
-    summary: dict[str, Any] = {"steps": trainer.step, "seconds": seconds, "seconds_per_step": seconds / trainer.step,
-                               "stopped_early": stopped_early, "final": history[-1], "history": history}
+    seconds = seconds_before + time.perf_counter() - start
+    trainer.save(out, history, seconds)
+    summary: dict[str, Any] = {"steps": trainer.step, "seconds": seconds,
+                               "seconds_per_step": seconds / max(trainer.step, 1), "stopped_early": stopped_early,
+                               "final": history[-1] if history else {}, "history": history}
     if export:
         folder = ASSETS / METHOD
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{METHOD}-{spec['name']}.pt"
-        torch.save(_ema_fp16(trainer.netEMA), path)
+        torch.save(_ema_fp16(trainer.exported_generator()), path)
         record = file_record(path)
         command = command or " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
-        run = run_provenance("cpu")
+        run = run_provenance(device)
         info = {
             "method": METHOD,
             "options": asdict(trainer.g_options),
@@ -353,7 +410,7 @@ def train_oasis(*, steps: int, batch_size: int = 16, seed: int = 0, threads: int
             "provenance": {"command": command, "reproduce": reproduce_command(command, trainer.step),
                            "device": run["device_name"], "git_commit": run["git_commit"], "versions": run["versions"],
                            "date": run["date"], "seconds": round(seconds, 1), "steps_done": trainer.step,
-                           "stopped_early": stopped_early, "final_losses": history[-1]},
+                           "stopped_early": stopped_early, "final_losses": history[-1] if history else {}},
             "weights": {"file": record["file"], "dtype": "float16", "layout": "OASIS_Generator state dict (EMA)",
                         "sha256": record["sha256"], "bytes": record["bytes"],
                         "parameters": sum(p.numel() for p in trainer.netEMA.parameters())},
