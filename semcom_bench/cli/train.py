@@ -15,6 +15,7 @@ app = typer.Typer(help="Train the learned components (recipes that reproduce the
 RECIPES: list[str] = [
     "semcom_bench.cli.train_evaluator",
     "semcom_bench.cli.train_diffusion",
+    "semcom_bench.cli.train_distill",
     "semcom_bench.cli.train_baselines",
     "semcom_bench.cli.train_jscc",
     "semcom_bench.cli.train_cddm",

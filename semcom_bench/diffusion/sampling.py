@@ -31,7 +31,8 @@ Samplers (:data:`SAMPLERS`):
   Default 40 steps (80 passes with guidance): on 16 synthetic-streets scenes, paired, the embedded
   ``gesco`` stays within 0.006 mIoU of the 1000-step chain at PSNR 10 and 1, ``sdm`` within 0.016
   and 0.028; 20 steps lose 0.02-0.05 (``--config gesco-samplers``, README).
-  Learning the variance is what makes this work with few steps.
+  Learning the variance is what makes this work with few steps. With a guidance-distilled network
+  (:mod:`.distill`) the same chain takes one pass per step: the receivers' ``sampler=distilled``.
 * ``ddim``: diffusers ``DDIMScheduler`` (η = 0, x̂_0 clipped to [-1, 1], trailing timesteps).
 * ``dpmpp``: diffusers ``DPMSolverMultistepScheduler`` with ``algorithm_type="dpmsolver++"``,
   order 2, x̂_0 clipped to [-1, 1] (thresholding at 1.0), trailing timesteps.

@@ -324,8 +324,11 @@ class DiffusionTrainer:
 
     # --- one step ----------------------------------------------------------------------------
 
-    def batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(x0 (B, 3, h, w) in [-1, 1], maps (B, C+1, h, w), training-noise level (B,)) on the model grid."""
+    def batch(self, power: str | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x0 (B, 3, h, w) in [-1, 1], maps (B, C+1, h, w), training-noise level (B,)) on the model grid.
+
+        ``power``: the channel noise's power normalisation (default the config's).
+        """
         cfg, g = self.cfg, self.gen
         idx = torch.randint(self.images.shape[0], (cfg.batch_size,), generator=g, device=self.images.device)
         x = self.images[idx].permute(0, 3, 1, 2).float() / 127.5 - 1.0
@@ -335,7 +338,7 @@ class DiffusionTrainer:
         maps, sent = clean_maps(self.labels[idx], edges, self.num_classes)
         if self.edges is None:
             sent[:, -1] = False
-        maps, level = noisy_training_maps(maps, sent, cfg.noise, g, cfg.power)
+        maps, level = noisy_training_maps(maps, sent, cfg.noise, g, power or cfg.power)
         if cfg.fds:  # as decode_semantics(fds=True): the filter on the full-size maps, absent ones stay 0
             maps = fds(maps)
         maps = maps[..., ::f, ::f]
@@ -388,8 +391,8 @@ class DiffusionTrainer:
                 acc, n_acc = {}, 0
                 rate = (self.step - start_step) / max(elapsed, 1e-9)
                 eta = (cfg.steps - self.step) / max(rate, 1e-9)
-                self.log(f"{cfg.recipe} step {self.step}/{cfg.steps} loss {row['loss']:.4f} mse {row['mse']:.4f} "
-                         f"vb {row['vb']:.4f} | {rate:.1f} it/s, ETA {eta / 60:.1f} min")
+                values = " ".join(f"{k} {float(v):.4f}" for k, v in row.items() if k != "step")
+                self.log(f"{cfg.recipe} step {self.step}/{cfg.steps} {values} | {rate:.1f} it/s, ETA {eta / 60:.1f} min")
             if self.step % cfg.checkpoint_every == 0:
                 self.seconds_update(start)
                 self.save()

@@ -287,7 +287,7 @@ def test_weights_with_another_checksum_are_refused_unless_allowed(tmp_path, monk
     digest = hashlib.sha256(tampered.read_bytes()).hexdigest()
     monkeypatch.setenv("SEMCOM_WEIGHTS", str(tampered.parent))
     monkeypatch.delenv("SEMCOM_ALLOW_UNVERIFIED_WEIGHTS", raising=False)
-    args = ["run", "--dataset", "synthetic-streets(size=1)", "--methods", "gesco(steps=1)", "--metrics", "bits",
+    args = ["run", "--dataset", "synthetic-streets(size=1)", "--methods", "gesco(sampler=respaced,steps=1)", "--metrics", "bits",
             "--values", "10", "--out", tmp_path / "out", "--cache-dir", tmp_path / "cache"]
     line = _one_line_error(_invoke(args), f"weights 'gesco-synthetic-streets' at {tampered} ($SEMCOM_WEIGHTS) have "
                                           f"sha256 {digest}, expected 7daf6c401a7f740c")

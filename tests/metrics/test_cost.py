@@ -26,14 +26,16 @@ def test_cost_comes_from_the_record_of_each_image(tmp_path):
 
 
 def test_network_passes_are_counted_per_image(tmp_path):
-    """gesco with 3 guided steps: 6 passes; with guidance only at t >= 500: 3 + the steps there."""
-    cfg = build_config(dataset="synthetic-streets(size=2)", methods="gesco(steps=3),gesco(steps=3,guidance_from=500)",
+    """3 guided steps: 6 passes; guidance only at t >= 500: 3 + the steps there; the distilled default: 3."""
+    cfg = build_config(dataset="synthetic-streets(size=2)",
+                       methods="gesco(sampler=respaced,steps=3),gesco(steps=3,guidance_from=500),gesco(steps=3)",
                        channels="awgn", values="10", metrics="cost", out=tmp_path / "out",
                        cache_dir=tmp_path / "cache", threads=1)
     frame = api.run(cfg)["frame"]
     passes = frame[frame.output == "network_passes"].groupby("method")["value"].agg(["min", "max"])
-    assert passes.loc["gesco(steps=3)"].tolist() == [6.0, 6.0]
+    assert passes.loc["gesco(sampler=respaced,steps=3)"].tolist() == [6.0, 6.0]
     assert passes.loc["gesco(guidance_from=500,steps=3)"].tolist() == [5.0, 5.0]  # t = 999, 500 guided; 0 not
+    assert passes.loc["gesco(steps=3)"].tolist() == [3.0, 3.0]  # sampler=distilled: one pass per step
 
 
 def test_gpu_memory_wins_when_recorded():

@@ -24,6 +24,11 @@ The parameters, their defaults and accepted values are in the constructor signat
   :mod:`semcom_bench.diffusion.sampling`.
 * ``guidance`` is the official code's ``s``; the paper's eq. 13 calls ``s - 1`` its s. As in
   the official code, ``s <= 1`` runs the conditional model alone (no guidance).
+* ``sampler``: by default ``distilled`` for the shipped ``gesco`` and ``sdm`` networks at guidance
+  2: their guidance-distilled students (:mod:`semcom_bench.diffusion.distill`, ``semcom-bench
+  train gesco-guided|sdm-guided``) on the 40-step respaced chain, one pass per step; ``respaced``
+  otherwise (other guidance, ``guidance_from``, ``gesco-fds``, ``weights=``). ``sampler=respaced``
+  is the two-pass guided chain the students learned from, ``ancestral`` the paper's 1000 steps.
 * ``weights``: an official SDM/GESCO ``ema_0.9999_*.pt`` (Cityscapes flags: 256 channels,
   attention at 32,16,8, 64-channel heads, 35 classes + edges), or an ``ema_*.pt`` of
   ``semcom-bench train`` (its ``config.json`` beside it) or an exported ``NAME.pt`` with
@@ -77,6 +82,13 @@ EMBEDDED = {
     "gesco-fds": _embedded("gesco-fds", "2bf8d64ed4bb271d36873dabca8c8ef7cc472c845e08e2f37838b395a62c9879",
                            "the gesco network fine-tuned 300 steps on FDS-filtered noisy maps (what the receiver feeds it)"),
 }
+#: the guidance-distilled students of the shipped networks (``sampler=distilled``; :mod:`semcom_bench.diffusion.distill`)
+DISTILLED = {
+    "gesco": _embedded("gesco-guided", "622826304f938b04ca40849c03a7ad86cd4b2b831e8e8b86c15742f667a9c441",
+                       "gesco's SPADE layers distilled to give its guided output (s = 2) in one pass; over gesco"),
+    "sdm": _embedded("sdm-guided", "f72a340895f345ec10f7bb104887945be19cb8182a3c0fd68a8022b35f3850aa",
+                     "sdm's SPADE layers distilled to give its guided output (s = 2) in one pass; over sdm"),
+}
 OFFICIAL = register_weights(WeightFile(
     name="gesco-cityscapes",
     filename="ema_0.9999_best.pt",
@@ -122,7 +134,10 @@ def _sidecar_settings(file: Path, info: dict[str, Any]) -> tuple[Any, dict[str, 
         train, diffusion = info.get("train", {}), info.get("diffusion", {})
         settings = {"model_downsample": int(train.get("model_downsample", 1)),
                     "diffusion_steps": int(diffusion.get("steps", 1000)),
-                    "schedule": str(diffusion.get("schedule", "linear")), "source": "semcom-bench"}
+                    "schedule": str(diffusion.get("schedule", "linear")), "source": "semcom-bench",
+                    "distilled_guidance": float(info["distilled"]["guidance"]) if "distilled" in info else None,
+                    "base": dict(info["base"]) if "base" in info else None,
+                    "encoding": info.get("weights", {}).get("encoding")}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         what = f"no {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"settings file {file} does not describe a network ({what}); restore the JSON written "
@@ -150,6 +165,8 @@ def load_network(path: str, device: str) -> tuple[torch.nn.Module, dict[str, Any
             raise UserError(f"weights {p} {exc}; pass an official ema_*.pt or a file written by "
                             "'semcom-bench train gesco|sdm' (with its JSON beside it)") from None
         settings = {"model_downsample": 1, "diffusion_steps": 1000, "schedule": "linear", "source": "official"}
+    if settings.get("base"):
+        state = _over_base(p, state, settings["base"], settings.get("encoding"))
     try:
         model = SemanticUNet(cfg)
     except (ValueError, TypeError, KeyError, ZeroDivisionError) as exc:
@@ -162,6 +179,35 @@ def load_network(path: str, device: str) -> tuple[torch.nn.Module, dict[str, Any
         raise UserError(f"weights {p} do not fit the SDM/GESCO network ({exc}); pass an official ema_*.pt "
                         f"or a file written by 'semcom-bench train gesco|sdm'") from None
     return model.to(device).eval(), settings
+
+
+def _over_base(path: Path, state: dict[str, torch.Tensor], base: dict[str, Any],
+               encoding: str | None) -> dict[str, torch.Tensor]:
+    """The full state dict of a file that holds only fine-tuned tensors: the base network's, updated by them.
+
+    ``base`` (from the JSON beside the file) names a shipped network (``init``) and its sha256;
+    a base that is not shipped or whose file differs is a UserError naming both. ``encoding``:
+    how the file stores them (:data:`semcom_bench.diffusion.distill.DELTA_ENCODING`, the only one).
+    """
+    from semcom_bench.diffusion.distill import DELTA_ENCODING, decode_delta
+
+    from semcom_bench.nets.semantic_unet import read_state_dict
+
+    name = str(base.get("init"))
+    if name not in EMBEDDED:
+        raise UserError(f"weights {path} hold tensors fine-tuned from {name!r}, which is not a shipped network "
+                        f"({', '.join(EMBEDDED)}); export the full network instead")
+    base_path = resolve(EMBEDDED[name].name)
+    if base.get("sha256") and _file_hash(str(base_path)) != base["sha256"]:
+        raise UserError(f"weights {path} were fine-tuned from another version of {name} (sha256 "
+                        f"{str(base['sha256'])[:16]}…) than {base_path}; use the matching package version")
+    if encoding != DELTA_ENCODING:
+        raise UserError(f"weights {path} are stored as {encoding!r}, which this version cannot read; export them "
+                        "again with this version")
+    try:
+        return decode_delta(state, read_state_dict(base_path))
+    except ValueError as exc:
+        raise UserError(f"weights {path}: {exc}; restore the file written with its JSON") from None
 
 
 @lru_cache(maxsize=16)
@@ -196,9 +242,11 @@ class SemanticDiffusion(MapMethod):
         *,
         checkpoint: Checkpoint = "gesco",
         fds: Fds = True,
-        sampler: Annotated[Literal["respaced", "ancestral", "ddim", "dpmpp"],
-                           Doc("respaced ancestral (40 steps), the paper's ancestral (1000), or diffusers' "
-                               "DDIM / DPM-Solver++ (10)")] = "respaced",
+        sampler: Annotated[Literal["auto", "distilled", "respaced", "ancestral", "ddim", "dpmpp"],
+                           Doc("distilled (the respaced chain with the guidance-distilled network: 40 steps, 40 "
+                               "passes), respaced ancestral (40 guided steps, 80 passes), the paper's ancestral "
+                               "(1000 guided steps), or diffusers' DDIM / DPM-Solver++ (10); auto: distilled for "
+                               "the shipped gesco and sdm networks at guidance 2, respaced otherwise")] = "auto",
         steps: Annotated[int | None, Doc("sampler steps (default per sampler)", low=1, high=1000)] = None,
         guidance: Annotated[float, Doc("classifier-free guidance scale s of the official code: "
                                        "eps(0) + s (eps(y) - eps(0)); s <= 1: the conditional model alone")] = 2.0,
@@ -216,9 +264,13 @@ class SemanticDiffusion(MapMethod):
         from semcom_bench.diffusion.sampling import DEFAULT_STEPS
 
         super().__init__(context, fds=fds, **shared)
+        if sampler == "auto":
+            sampler = default_sampler(checkpoint, weights, guidance, guidance_from)
+        if sampler == "distilled":
+            _check_distilled(checkpoint, weights, guidance, guidance_from, self.name)
         self.checkpoint = checkpoint if weights is None else None
         self.sampler = sampler
-        self.steps = steps if steps is not None else DEFAULT_STEPS[sampler]
+        self.steps = steps if steps is not None else DEFAULT_STEPS[_chain(sampler)]
         self.guidance = guidance
         self.guidance_from = guidance_from
         self.precision = precision
@@ -228,6 +280,8 @@ class SemanticDiffusion(MapMethod):
     def weights_path(self) -> Path:
         if self.weights is not None:
             return resolve(OFFICIAL.name, explicit=self.weights)
+        if self.sampler == "distilled":
+            return resolve(DISTILLED[self.checkpoint].name)
         return resolve(EMBEDDED[self.checkpoint].name)
 
     def checkpoint_hash(self) -> str | None:
@@ -268,14 +322,56 @@ class SemanticDiffusion(MapMethod):
         y = self.conditioning(maps).to(dev)
         diffusion = GaussianDiffusion.from_schedule(settings["diffusion_steps"], settings["schedule"])
         autocast = torch.bfloat16 if self.precision == "bf16" else None
-        fn = guided_model(model, y, self.guidance, autocast=autocast, guidance_from=self.guidance_from)
+        guidance = self._network_guidance(settings)
+        fn = guided_model(model, y, guidance, autocast=autocast, guidance_from=self.guidance_from)
         with torch.no_grad():
-            x = sample(fn, diffusion, (3, *y.shape[-2:]), rngs, self.sampler, self.steps, dev)
+            x = sample(fn, diffusion, (3, *y.shape[-2:]), rngs, _chain(self.sampler), self.steps, dev)
             if tuple(x.shape[-2:]) != tuple(size):
                 kw = {} if self.upsample == "nearest" else {"align_corners": False}
                 x = F.interpolate(x, size=size, mode=self.upsample, **kw).clamp(-1, 1)
         self.network_passes = fn.passes
         return [img.numpy() for img in to_uint8(x)]
+
+    def _network_guidance(self, settings: dict[str, Any]) -> float:
+        """The guidance scale the sampler applies: ``guidance``, or 1 (one pass) for a distilled network."""
+        built_in = settings.get("distilled_guidance")
+        if self.sampler != "distilled":
+            if built_in is not None:
+                raise UserError(f"weights {self.weights_path()} are guidance-distilled (s = {built_in:g} built in); "
+                                f"use {self.name}(sampler=distilled) with them")
+            return self.guidance
+        if built_in is None:
+            raise UserError(f"weights {self.weights_path()} are not guidance-distilled; sampler=distilled needs a "
+                            "network written by 'semcom-bench train gesco-guided|sdm-guided'")
+        if abs(built_in - self.guidance) > 1e-9:
+            raise UserError(f"weights {self.weights_path()} were distilled at guidance {built_in:g}, not "
+                            f"{self.guidance:g}; leave guidance out or distil at that scale")
+        return 1.0
+
+
+def default_sampler(checkpoint: str, weights: Path | None, guidance: float, guidance_from: int) -> str:
+    """``distilled`` where a shipped distilled network gives the requested guided output, else ``respaced``."""
+    if weights is None and checkpoint in DISTILLED and guidance == 2.0 and not guidance_from:
+        return "distilled"
+    return "respaced"
+
+
+def _chain(sampler: str) -> str:
+    """The sampling loop of a sampler name: ``distilled`` runs the respaced chain."""
+    return "respaced" if sampler == "distilled" else sampler
+
+
+def _check_distilled(checkpoint: str, weights: Path | None, guidance: float, guidance_from: int, name: str) -> None:
+    """One-line errors for settings that ``sampler=distilled`` cannot honour."""
+    if weights is None and checkpoint not in DISTILLED:
+        raise UserError(f"{name}(sampler=distilled): there is no distilled {checkpoint} network (only "
+                        f"{', '.join(DISTILLED)}); use sampler=respaced, or distil one with "
+                        "'semcom-bench train gesco-guided --init PATH' and pass it as weights=")
+    if guidance_from:
+        raise UserError(f"{name}(sampler=distilled) has guidance built into every step; drop guidance_from")
+    if weights is None and guidance != 2.0:
+        raise UserError(f"{name}(sampler=distilled): the shipped distilled networks have guidance 2 built in, "
+                        f"not {guidance:g}; drop guidance or use sampler=respaced")
 
 
 methods.register(
@@ -301,4 +397,4 @@ class SDM(SemanticDiffusion):
         super().__init__(context, checkpoint=checkpoint, fds=fds, **rest)
 
 
-__all__ = ["SemanticDiffusion", "SDM", "load_network", "EMBEDDED", "OFFICIAL"]
+__all__ = ["SemanticDiffusion", "SDM", "load_network", "EMBEDDED", "DISTILLED", "OFFICIAL"]

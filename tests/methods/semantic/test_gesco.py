@@ -76,8 +76,11 @@ def test_receiver_batches_with_one_generator_per_image(tiny_weights):
 def test_parameters_and_errors():
     g = registry.methods.create("gesco")
     s = registry.methods.create("sdm")
-    assert (g.checkpoint, g.fds, g.sampler, g.steps, g.guidance, g.upsample) == ("gesco", True, "respaced", 40, 2.0, "bicubic")
-    assert (s.checkpoint, s.fds) == ("sdm", False)
+    assert (g.checkpoint, g.fds, g.sampler, g.steps, g.guidance, g.upsample) == ("gesco", True, "distilled", 40, 2.0, "bicubic")
+    assert (s.checkpoint, s.fds, s.sampler) == ("sdm", False, "distilled")
+    # the distilled network is the default only where it gives the requested output
+    for other in ({"guidance": 3.0}, {"guidance_from": 500}, {"checkpoint": "gesco-fds"}, {"weights": __file__}):
+        assert registry.methods.create("gesco", **other).sampler == "respaced", other
     assert registry.methods.create("sdm", fds=True, sampler="ancestral").steps == 1000
     assert isinstance(registry.methods.create("ours"), SemanticDiffusion)
     assert registry.methods.create("gesco", hard=True).params()["hard"] is True
