@@ -25,9 +25,10 @@ The parameters, their defaults and accepted values are in the constructor signat
 * ``guidance`` is the official code's ``s``; the paper's eq. 13 calls ``s - 1`` its s. As in
   the official code, ``s <= 1`` runs the conditional model alone (no guidance).
 * ``sampler``: by default ``distilled`` for the shipped ``gesco`` and ``sdm`` networks at guidance
-  2: their guidance-distilled students (:mod:`semcom_bench.diffusion.distill`, ``semcom-bench
-  train gesco-guided|sdm-guided``) on the 40-step respaced chain, one pass per step; ``respaced``
-  otherwise (other guidance, ``guidance_from``, ``gesco-fds``, ``weights=``). ``sampler=respaced``
+  2 with their own FDS setting: their guidance-distilled students (:mod:`semcom_bench.diffusion.distill`,
+  ``semcom-bench train gesco-guided|sdm-guided``, distilled on the maps each receiver feeds its
+  network) on the 40-step respaced chain, one pass per step; ``respaced`` otherwise (other
+  guidance, ``guidance_from``, the other FDS setting, ``gesco-fds``, ``weights=``). ``sampler=respaced``
   is the two-pass guided chain the students learned from, ``ancestral`` the paper's 1000 steps.
 * ``weights``: an official SDM/GESCO ``ema_0.9999_*.pt`` (Cityscapes flags: 256 channels,
   attention at 32,16,8, 64-channel heads, 35 classes + edges), or an ``ema_*.pt`` of
@@ -246,7 +247,8 @@ class SemanticDiffusion(MapMethod):
                            Doc("distilled (the respaced chain with the guidance-distilled network: 40 steps, 40 "
                                "passes), respaced ancestral (40 guided steps, 80 passes), the paper's ancestral "
                                "(1000 guided steps), or diffusers' DDIM / DPM-Solver++ (10); auto: distilled for "
-                               "the shipped gesco and sdm networks at guidance 2, respaced otherwise")] = "auto",
+                               "the shipped gesco and sdm networks at guidance 2 with their default fds, "
+                               "respaced otherwise")] = "auto",
         steps: Annotated[int | None, Doc("sampler steps (default per sampler)", low=1, high=1000)] = None,
         guidance: Annotated[float, Doc("classifier-free guidance scale s of the official code: "
                                        "eps(0) + s (eps(y) - eps(0)); s <= 1: the conditional model alone")] = 2.0,
@@ -265,7 +267,7 @@ class SemanticDiffusion(MapMethod):
 
         super().__init__(context, fds=fds, **shared)
         if sampler == "auto":
-            sampler = default_sampler(checkpoint, weights, guidance, guidance_from)
+            sampler = default_sampler(checkpoint, weights, guidance, guidance_from, fds)
         if sampler == "distilled":
             _check_distilled(checkpoint, weights, guidance, guidance_from, self.name)
         self.checkpoint = checkpoint if weights is None else None
@@ -349,9 +351,14 @@ class SemanticDiffusion(MapMethod):
         return 1.0
 
 
-def default_sampler(checkpoint: str, weights: Path | None, guidance: float, guidance_from: int) -> str:
-    """``distilled`` where a shipped distilled network gives the requested guided output, else ``respaced``."""
-    if weights is None and checkpoint in DISTILLED and guidance == 2.0 and not guidance_from:
+def default_sampler(checkpoint: str, weights: Path | None, guidance: float, guidance_from: int, fds: bool) -> str:
+    """``distilled`` where a shipped student gives the requested guided output on the maps it was distilled
+    on (gesco's through FDS, sdm's raw), else ``respaced``."""
+    from semcom_bench.diffusion.distill import DISTILL_RECIPES
+
+    distilled_with_fds = {recipe["init"]: recipe["fds"] for recipe in DISTILL_RECIPES.values()}
+    if (weights is None and checkpoint in DISTILLED and guidance == 2.0 and not guidance_from
+            and fds == distilled_with_fds.get(checkpoint)):
         return "distilled"
     return "respaced"
 

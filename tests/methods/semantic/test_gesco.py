@@ -79,8 +79,10 @@ def test_parameters_and_errors():
     assert (g.checkpoint, g.fds, g.sampler, g.steps, g.guidance, g.upsample) == ("gesco", True, "distilled", 40, 2.0, "bicubic")
     assert (s.checkpoint, s.fds, s.sampler) == ("sdm", False, "distilled")
     # the distilled network is the default only where it gives the requested output
-    for other in ({"guidance": 3.0}, {"guidance_from": 500}, {"checkpoint": "gesco-fds"}, {"weights": __file__}):
+    for other in ({"guidance": 3.0}, {"guidance_from": 500}, {"checkpoint": "gesco-fds"}, {"weights": __file__},
+                  {"fds": False}):
         assert registry.methods.create("gesco", **other).sampler == "respaced", other
+    assert registry.methods.create("sdm", fds=True).sampler == "respaced"  # its student saw raw maps
     assert registry.methods.create("sdm", fds=True, sampler="ancestral").steps == 1000
     assert isinstance(registry.methods.create("ours"), SemanticDiffusion)
     assert registry.methods.create("gesco", hard=True).params()["hard"] is True
