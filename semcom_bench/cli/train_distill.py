@@ -2,7 +2,7 @@
 
 The student learns the teacher's guided output (s = 2) in one pass per step, so that
 ``gesco|sdm(sampler=distilled)`` runs the 40-step chain with 40 network passes instead of 80.
-The command calls :func:`semcom_bench.diffusion.distill.distill_recipe`.
+The command calls :func:`semcom_bench.diffusion.training.train_recipe`.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def _register_one(app: typer.Typer, recipe: str, teacher: str) -> None:
         data_cache: Optional[Path] = typer.Option(None, help="An .npz keeping the rendered scenes. Default: under the cache folder."),
         threads: Optional[int] = typer.Option(None, help="Torch CPU threads."),
     ) -> None:
-        from semcom_bench.diffusion.distill import distill_config, distill_recipe
-        from semcom_bench.diffusion.training import training_data_spec
+        from semcom_bench.diffusion.distill import distill_config
+        from semcom_bench.diffusion.training import train_recipe, training_data_spec
         from semcom_bench.training import default_data_cache
 
         check.common(seed, threads, workers)
@@ -78,7 +78,7 @@ def _register_one(app: typer.Typer, recipe: str, teacher: str) -> None:
         check.file_folder(scenes, "--data-cache")
         writing_to(run_dir, export if export != "assets" else None, scenes.parent)
         command_line = " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
-        distill_recipe(recipe, dataset=dataset, out=out, device=device, resume=resume, export=export,
+        train_recipe(recipe, dataset=dataset, out=out, device=device, resume=resume, export=export,
                        data_cache=data_cache, threads=threads, command=command_line, log=say, steps=steps,
                        batch_size=batch_size, seed=seed, lr=lr, ema_decay=ema, init=init,
                        checkpoint_every=checkpoint_every, log_every=log_every, time_limit=time_limit, workers=workers)

@@ -24,7 +24,8 @@ channel (:func:`encode_delta`; 0.7 MB, the rounding error is about 0.6 % of the 
 :func:`semcom_bench.methods.semantic.gesco.load_network` rebuilds the student from both
 (:func:`decode_delta`).
 
-Recipes (:data:`DISTILL_RECIPES`), ``semcom-bench train gesco-guided|sdm-guided``; the samplers
+Recipes (:data:`DISTILL_RECIPES`), ``semcom-bench train gesco-guided|sdm-guided``
+(:func:`semcom_bench.diffusion.training.train_recipe`); the samplers
 of ``gesco``/``sdm`` use the result as ``sampler=distilled``.
 """
 
@@ -32,13 +33,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from semcom_bench.diffusion.noise import POWERS
 from semcom_bench.diffusion.sampling import GuidedModel
-from semcom_bench.diffusion.training import ASSETS, DiffusionTrainer, TrainConfig, training_data_spec
+from semcom_bench.diffusion.training import DiffusionTrainer, TrainConfig
 from semcom_bench.errors import UserError
 from semcom_bench.training import write_provenance
 
@@ -218,32 +219,5 @@ class GuidanceDistiller(DiffusionTrainer):
         return info
 
 
-def distill_recipe(recipe: str, *, dataset: str = "synthetic-streets", out: str | Path | None = None,
-                   device: str = "auto", resume: bool = False, export: str | Path | None = None,
-                   data_cache: str | Path | None = None, threads: int | None = None, command: str | None = None,
-                   log: Callable[[str], None] = print, **overrides: Any) -> dict[str, Any]:
-    """Run a recipe as ``semcom-bench train gesco-guided|sdm-guided`` does: distil, then optionally export.
-
-    Arguments as :func:`semcom_bench.diffusion.training.train_recipe`; ``export="assets"`` writes
-    the package's ``assets/<recipe>``.
-    """
-    if threads:
-        torch.set_num_threads(int(threads))
-    data = training_data_spec(dataset)
-    if export == "assets" and data["name"] != "synthetic-streets":
-        raise UserError("--export assets is for the embedded synthetic-streets networks; give a folder instead")
-    cfg = distill_config(recipe, dataset=data, **overrides)
-    trainer = GuidanceDistiller(cfg, Path(out or Path("semcom-train") / recipe), device=device, resume=resume,
-                                data_cache=data_cache, log=log)
-    summary = trainer.run()
-    log(f"{recipe}: {summary['steps']} steps in {summary['seconds']:.0f} s; last checkpoint {summary['checkpoint']}")
-    if export:
-        folder = ASSETS / recipe if export == "assets" else Path(export)
-        info = trainer.export(folder, f"{recipe}-{data['name']}", command=command)
-        log(f"exported {folder / info['weights']['file']} (sha256 {info['weights']['sha256'][:16]}…)")
-        summary["export"] = info
-    return summary
-
-
 __all__ = ["DELTA_ENCODING", "DISTILL_RECIPES", "GUIDANCE", "TRAINABLE", "DistillConfig", "GuidanceDistiller",
-           "decode_delta", "distill_config", "distill_recipe", "encode_delta", "is_trainable"]
+           "decode_delta", "distill_config", "encode_delta", "is_trainable"]

@@ -442,18 +442,19 @@ def train_recipe(recipe: str, *, dataset: str = "synthetic-streets", out: str | 
                  resume: bool = False, export: str | Path | None = None, data_cache: str | Path | None = None,
                  threads: int | None = None, command: str | None = None, log: Callable[[str], None] = print,
                  **overrides: Any) -> dict[str, Any]:
-    """Run a recipe as ``semcom-bench train gesco|sdm`` does: train, then optionally export.
+    """Run a recipe as ``semcom-bench train gesco|sdm|gesco-guided|sdm-guided`` does: train, then optionally export.
 
     Args:
-        recipe: ``gesco`` or ``sdm``.
+        recipe: ``gesco`` or ``sdm``, or a guidance-distillation recipe
+            (:data:`semcom_bench.diffusion.distill.DISTILL_RECIPES`).
         dataset: the training data set, ``name(k=v, ...)`` (its train split; :func:`training_data_spec`).
         out: checkpoint folder (default ``semcom-train/<recipe>``).
         device, resume, data_cache: as for :class:`DiffusionTrainer`.
-        export: a folder for the fp16 EMA weights and their JSON, or ``assets`` (the package's
+        export: a folder for the EMA weights and their JSON, or ``assets`` (the package's
             ``assets/<recipe>`` or ``assets/<recipe>-fds``, synthetic-streets only).
         threads: torch CPU threads.
         command: the command line recorded in the exported provenance (default: this process's).
-        overrides: :class:`TrainConfig` fields (None: the recipe's value).
+        overrides: :class:`TrainConfig` (or ``DistillConfig``) fields (None: the recipe's value).
 
     Returns:
         the training summary (:meth:`DiffusionTrainer.run`), with ``export`` (the JSON written) when exported.
@@ -463,13 +464,16 @@ def train_recipe(recipe: str, *, dataset: str = "synthetic-streets", out: str | 
     data = training_data_spec(dataset)
     if export == "assets" and data["name"] != "synthetic-streets":
         raise UserError("--export assets is for the embedded synthetic-streets networks; give a folder instead")
-    cfg = recipe_config(recipe, dataset=data, **overrides)
-    trainer = DiffusionTrainer(cfg, Path(out or Path("semcom-train") / recipe), device=device, resume=resume,
-                               data_cache=data_cache, log=log)
+    from semcom_bench.diffusion.distill import DISTILL_RECIPES, GuidanceDistiller, distill_config
+
+    distilled = recipe in DISTILL_RECIPES
+    cfg = (distill_config if distilled else recipe_config)(recipe, dataset=data, **overrides)
+    trainer = (GuidanceDistiller if distilled else DiffusionTrainer)(
+        cfg, Path(out or Path("semcom-train") / recipe), device=device, resume=resume, data_cache=data_cache, log=log)
     summary = trainer.run()
     log(f"{recipe}: {summary['steps']} steps in {summary['seconds']:.0f} s; last checkpoint {summary['checkpoint']}")
     if export:
-        key = f"{recipe}-fds" if cfg.fds else recipe  # the shipped network this recipe makes
+        key = f"{recipe}-fds" if cfg.fds and not distilled else recipe  # the shipped network this recipe makes
         folder = ASSETS / key if export == "assets" else Path(export)
         info = trainer.export(folder, f"{key}-{data['name']}", command=command)
         log(f"exported {folder / info['weights']['file']} (sha256 {info['weights']['sha256'][:16]}…)")
