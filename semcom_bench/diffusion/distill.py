@@ -111,7 +111,7 @@ class DistillConfig(TrainConfig):
     guidance: float = GUIDANCE
     noise: str = "channel"
     drop_rate: float = 0.0
-    steps: int = 600
+    steps: int = 800
     batch_size: int = 16
     lr: float = 1e-4
     ema_decay: float = 0.99
