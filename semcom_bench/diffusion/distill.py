@@ -39,9 +39,8 @@ import torch
 
 from semcom_bench.diffusion.noise import POWERS
 from semcom_bench.diffusion.sampling import GuidedModel
-from semcom_bench.diffusion.training import DiffusionTrainer, TrainConfig
+from semcom_bench.diffusion.training import DiffusionTrainer, TrainConfig, configure
 from semcom_bench.errors import UserError
-from semcom_bench.training import write_provenance
 
 #: recipe -> the teacher (a shipped network) and whether its receiver applies FDS
 DISTILL_RECIPES: dict[str, dict[str, Any]] = {
@@ -126,14 +125,7 @@ class DistillConfig(TrainConfig):
 
 def distill_config(recipe: str, **overrides: Any) -> DistillConfig:
     """The :class:`DistillConfig` of a named recipe with ``overrides`` (None values ignored)."""
-    if recipe not in DISTILL_RECIPES:
-        raise UserError(f"unknown recipe {recipe!r}; use one of {', '.join(DISTILL_RECIPES)}")
-    cfg = DistillConfig(recipe=recipe, **DISTILL_RECIPES[recipe])
-    for k, v in overrides.items():
-        if v is not None:
-            setattr(cfg, k, v)
-    cfg.check()
-    return cfg
+    return configure(DistillConfig, DISTILL_RECIPES, recipe, overrides)
 
 
 class GuidanceDistiller(DiffusionTrainer):
@@ -147,9 +139,6 @@ class GuidanceDistiller(DiffusionTrainer):
 
     def __init__(self, cfg: DistillConfig, out: str | Path, **kwargs: Any):
         super().__init__(cfg, out, **kwargs)
-        self.teacher = type(self.model)(self.net_config).to(self.device)
-        self.teacher.load_state_dict(self._initial_state)
-        self.teacher.eval().requires_grad_(False)
         if self.step == 0:  # a resumed run built its optimizer in _resume
             self._trainable_optimizer()
 
@@ -161,8 +150,11 @@ class GuidanceDistiller(DiffusionTrainer):
         self.opt = torch.optim.AdamW(trainable, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
 
     def _load_init(self, init: str, path: Path) -> dict[str, str]:
+        """Load the teacher into the student, and keep a frozen copy of it as ``self.teacher``."""
         origin = super()._load_init(init, path)
-        self._initial_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.teacher = type(self.model)(self.net_config).to(self.device)
+        self.teacher.load_state_dict(self.model.state_dict())
+        self.teacher.eval().requires_grad_(False)
         return origin
 
     def _resume(self) -> None:
@@ -185,14 +177,7 @@ class GuidanceDistiller(DiffusionTrainer):
         mse_eps = ((out[:, :c] - target[:, :c]) ** 2).mean()
         mse_var = ((out[:, c:] - target[:, c:]) ** 2).mean()
         loss = (mse_eps + mse_var) / 2
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        with torch.no_grad():
-            params = [p.detach() for p in self.model.parameters()]
-            torch._foreach_mul_(self.ema, self.cfg.ema_decay)
-            torch._foreach_add_(self.ema, params, alpha=1.0 - self.cfg.ema_decay)
-        self.step += 1
+        self.optimise(loss)
         return {"loss": loss.detach(), "mse_eps": mse_eps.detach(), "mse_var": mse_var.detach()}  # type: ignore[dict-item]
 
     def describe(self) -> dict[str, Any]:
@@ -200,23 +185,15 @@ class GuidanceDistiller(DiffusionTrainer):
         info["distilled"] = {"guidance": self.cfg.guidance, "trainable": list(TRAINABLE)}
         return info
 
-    def export(self, folder: str | Path, name: str, command: str | None = None) -> dict[str, Any]:
-        """Write ``<folder>/<name>.pt`` (the EMA of the trained SPADE tensors as :func:`encode_delta` of the
-        teacher) and ``<name>.json`` naming the teacher file they apply to."""
-        from semcom_bench.training import file_record
-
-        info = super().export(folder, name, command)
-        path = Path(folder) / f"{name}.pt"
-        state = {k: v for k, v in self.ema_state_dict().items() if is_trainable(k)}
-        torch.save(encode_delta(state, self._initial_state), path)
-        record = file_record(path)
+    def export_payload(self) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+        """The EMA of the trained SPADE tensors as :func:`encode_delta` of the teacher, and the teacher they apply to."""
         assert self.init_origin is not None  # DistillConfig.check
-        info["base"] = {"init": self.init_origin["from"], "sha256": self.init_origin["sha256"]}
-        info["weights"].update(sha256=record["sha256"], bytes=record["bytes"], dtype="int8", encoding=DELTA_ENCODING,
-                               layout="the trained tensors only (SPADE modulation), over the base network",
-                               parameters=sum(v.numel() for v in state.values()))
-        write_provenance(path, info)
-        return info
+        state = {k: v for k, v in self.ema_state_dict().items() if is_trainable(k)}
+        weights = {"dtype": "int8", "encoding": DELTA_ENCODING,
+                   "layout": "the trained tensors only (SPADE modulation), over the base network",
+                   "parameters": sum(v.numel() for v in state.values())}
+        base = {"init": self.init_origin["from"], "sha256": self.init_origin["sha256"]}
+        return encode_delta(state, self.teacher.state_dict()), weights, {"base": base}
 
 
 __all__ = ["DELTA_ENCODING", "DISTILL_RECIPES", "GUIDANCE", "TRAINABLE", "DistillConfig", "GuidanceDistiller",

@@ -131,9 +131,14 @@ class TrainConfig:
 
 def recipe_config(recipe: str, **overrides: Any) -> TrainConfig:
     """The :class:`TrainConfig` of a named recipe with ``overrides`` (None values ignored)."""
-    if recipe not in RECIPES:
-        raise UserError(f"unknown recipe {recipe!r}; use one of {', '.join(RECIPES)}")
-    cfg = TrainConfig(recipe=recipe, **RECIPES[recipe])
+    return configure(TrainConfig, RECIPES, recipe, overrides)
+
+
+def configure(cls: type, recipes: dict[str, dict[str, Any]], recipe: str, overrides: dict[str, Any]) -> Any:
+    """``cls(recipe=recipe, **recipes[recipe])`` with ``overrides`` set (None values ignored), checked."""
+    if recipe not in recipes:
+        raise UserError(f"unknown recipe {recipe!r}; use one of {', '.join(recipes)}")
+    cfg = cls(recipe=recipe, **recipes[recipe])
     for k, v in overrides.items():
         if v is not None:
             setattr(cfg, k, v)
@@ -358,15 +363,19 @@ class DiffusionTrainer:
 
         losses = self.diffusion.training_losses(model_fn, x0, t, maps, noise, cfg.loss, cfg.lambda_vlb)
         loss = losses["loss"].mean()
+        self.optimise(loss)
+        return {"loss": loss.detach(), "mse": losses["mse"].detach().mean(), "vb": losses["vb"].detach().mean()}  # type: ignore[dict-item]
+
+    def optimise(self, loss: torch.Tensor) -> None:
+        """One optimiser step on ``loss``, then the EMA of the weights; counts the step."""
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         with torch.no_grad():
             params = [p.detach() for p in self.model.parameters()]
-            torch._foreach_mul_(self.ema, cfg.ema_decay)
-            torch._foreach_add_(self.ema, params, alpha=1.0 - cfg.ema_decay)
+            torch._foreach_mul_(self.ema, self.cfg.ema_decay)
+            torch._foreach_add_(self.ema, params, alpha=1.0 - self.cfg.ema_decay)
         self.step += 1
-        return {"loss": loss.detach(), "mse": losses["mse"].detach().mean(), "vb": losses["vb"].detach().mean()}  # type: ignore[dict-item]
 
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -412,16 +421,22 @@ class DiffusionTrainer:
 
     # --- export ------------------------------------------------------------------------------
 
+    def export_payload(self) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+        """(what the exported file holds, its ``weights`` fields, other JSON fields): the fp16 EMA weights."""
+        weights = {"dtype": "float16", "layout": "guided-diffusion UNetModel state dict (EMA)",
+                   "parameters": count_parameters(self.model)}
+        return float16_state(self.ema_state_dict()), weights, {}
+
     def export(self, folder: str | Path, name: str, command: str | None = None) -> dict[str, Any]:
-        """Write ``<folder>/<name>.pt`` (fp16 EMA weights, official key layout) and ``<name>.json``."""
+        """Write ``<folder>/<name>.pt`` (:meth:`export_payload`, official key layout) and ``<name>.json``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{name}.pt"
-        torch.save(float16_state(self.ema_state_dict()), path)
-        info = self.describe()
+        state, weights, extra = self.export_payload()
+        torch.save(state, path)
+        info = {**self.describe(), **extra}
         out = file_record(path)
-        info["weights"] = {"file": out["file"], "dtype": "float16", "layout": "guided-diffusion UNetModel state dict (EMA)",
-                           "sha256": out["sha256"], "bytes": out["bytes"], "parameters": count_parameters(self.model)}
+        info["weights"] = {"file": out["file"], **weights, "sha256": out["sha256"], "bytes": out["bytes"]}
         command = command or " ".join(shlex.quote(a) for a in ["semcom-bench", *sys.argv[1:]])
         run = run_provenance(self.device)
         info["provenance"] = {

@@ -191,7 +191,6 @@ def _over_base(path: Path, state: dict[str, torch.Tensor], base: dict[str, Any],
     how the file stores them (:data:`semcom_bench.diffusion.distill.DELTA_ENCODING`, the only one).
     """
     from semcom_bench.diffusion.distill import DELTA_ENCODING, decode_delta
-
     from semcom_bench.nets.semantic_unet import read_state_dict
 
     name = str(base.get("init"))
