@@ -92,11 +92,12 @@ def scene_size(dataset: dict[str, Any], model: Any) -> None:
 def init_weights(init: str, dataset: dict[str, Any], model: Any) -> None:
     """``--init``: the file exists, holds a state dict and fits ``model`` (:func:`recipe_network`)."""
     from semcom_bench.diffusion.training import init_weights_path
-    from semcom_bench.nets.semantic_unet import load_weights, read_state_dict
+    from semcom_bench.methods.semantic.gesco import network_state
+    from semcom_bench.nets.semantic_unet import load_weights
 
     path = init_weights_path(init)
     try:
-        state = read_state_dict(path)
+        state = network_state(path)
     except ValueError as exc:
         raise UserError(f"--init {init}: {exc}; give gesco, gesco-fds, sdm, an exported NAME.pt or a training folder") from None
     try:

@@ -41,6 +41,7 @@ from semcom_bench.diffusion.noise import POWERS
 from semcom_bench.diffusion.sampling import GuidedModel
 from semcom_bench.diffusion.training import DiffusionTrainer, TrainConfig, configure
 from semcom_bench.errors import UserError
+from semcom_bench.weight_codecs import INT8_DELTA, dequantise, quantise
 
 #: recipe -> the teacher (a shipped network) and whether its receiver applies FDS
 DISTILL_RECIPES: dict[str, dict[str, Any]] = {
@@ -54,43 +55,22 @@ TRAINABLE = ("in_norm.", "out_norm.")
 
 
 #: how an export stores its tensors (``weights.encoding`` of its JSON)
-DELTA_ENCODING = "int8 difference to the base, float32 scale per output channel"
-SCALE_SUFFIX = ".delta_scale"
+DELTA_ENCODING = INT8_DELTA
 
 
 def encode_delta(student: dict[str, torch.Tensor], base: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``{name: int8 (student - base) / scale, name + SCALE_SUFFIX: float32 scale}`` for each tensor of ``student``.
-
-    The scale is per output channel (dim 0; one for a 1-d tensor): max |difference| / 127.
-    """
-    out: dict[str, torch.Tensor] = {}
-    for name, value in student.items():
-        diff = value.detach().float().cpu() - base[name].detach().float().cpu()
-        peak = diff.abs().flatten(1).amax(1) if diff.dim() > 1 else diff.abs().max().reshape(1)
-        scale = (peak / 127.0).clamp_min(1e-30)
-        shaped = scale.view(-1, *([1] * (diff.dim() - 1))) if diff.dim() > 1 else scale
-        out[name] = (diff / shaped).round().clamp(-127, 127).to(torch.int8)
-        out[name + SCALE_SUFFIX] = scale
-    return out
+    """The trained tensors as int8 differences to the base's with a float32 scale per output channel
+    (:func:`semcom_bench.weight_codecs.quantise`)."""
+    return quantise(student, base)
 
 
 def decode_delta(stored: dict[str, torch.Tensor], base: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The float32 tensors ``base + int8 · scale`` of an :func:`encode_delta` dict (the other base tensors as they are).
+    """The float32 state dict ``base + int8 · scale`` of an :func:`encode_delta` dict.
 
     Raises:
         ValueError: a tensor without its scale, or one the base does not have (the first such name).
     """
-    full = {k: v.float() for k, v in base.items()}
-    for name, q in stored.items():
-        if name.endswith(SCALE_SUFFIX):
-            continue
-        if name not in base or name + SCALE_SUFFIX not in stored:
-            raise ValueError(f"{name} is not a tensor of the base network" if name not in base else
-                             f"{name} has no {SCALE_SUFFIX}")
-        scale = stored[name + SCALE_SUFFIX].float()
-        shaped = scale.view(-1, *([1] * (q.dim() - 1))) if q.dim() > 1 else scale
-        full[name] = full[name] + q.float() * shaped
-    return full
+    return dequantise(stored, base)
 
 
 def is_trainable(name: str) -> bool:

@@ -38,6 +38,7 @@ from semcom_bench.components import resolve_device
 from semcom_bench.diffusion.gaussian import LOSSES, GaussianDiffusion
 from semcom_bench.diffusion.noise import NOISE_MODES, POWERS, clean_maps, drop_labels, noisy_training_maps
 from semcom_bench.errors import UserError
+from semcom_bench.weight_codecs import FP16_XOR, XZ_SUFFIX, tensors_sha256, write_xor
 from semcom_bench.hashing import hash_file
 from semcom_bench.nets.semantic_unet import SemanticUNet, count_parameters, embedded_config
 from semcom_bench.semantics.fds import fds
@@ -249,10 +250,11 @@ class DiffusionTrainer:
 
     def _load_init(self, init: str, path: Path) -> dict[str, str]:
         """Copy the weights of ``--init init`` (the file ``path``) into the model; its provenance."""
-        from semcom_bench.nets.semantic_unet import load_weights, read_state_dict
+        from semcom_bench.methods.semantic.gesco import network_state
+        from semcom_bench.nets.semantic_unet import load_weights
 
         try:
-            state = read_state_dict(path)
+            state = network_state(path)
         except ValueError as exc:
             raise UserError(f"--init {init}: {exc}") from None
         try:
@@ -422,18 +424,39 @@ class DiffusionTrainer:
     # --- export ------------------------------------------------------------------------------
 
     def export_payload(self) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
-        """(what the exported file holds, its ``weights`` fields, other JSON fields): the fp16 EMA weights."""
+        """(what the exported file holds, its ``weights`` fields, other JSON fields): the fp16 EMA weights.
+
+        A fine-tune of a shipped network is stored as its lossless difference to it
+        (:data:`~semcom_bench.weight_codecs.FP16_XOR`, written by :meth:`export`) with the base named.
+        """
         weights = {"dtype": "float16", "layout": "guided-diffusion UNetModel state dict (EMA)",
                    "parameters": count_parameters(self.model)}
-        return float16_state(self.ema_state_dict()), weights, {}
+        if self.shipped_base() is None:
+            return float16_state(self.ema_state_dict()), weights, {}
+        base = {"init": self.init_origin["from"], "sha256": self.init_origin["sha256"]}  # type: ignore[index]
+        state = float16_state(self.ema_state_dict())
+        return state, {**weights, "encoding": FP16_XOR, "tensors_sha256": tensors_sha256(state)}, {"base": base}
+
+    def shipped_base(self) -> dict[str, torch.Tensor] | None:
+        """The float16 state dict of the shipped network this run fine-tunes (``--init gesco`` etc.); None otherwise."""
+        from semcom_bench.methods.semantic.gesco import EMBEDDED, network_state
+
+        if self.init_origin is None or self.init_origin["from"] not in EMBEDDED:
+            return None
+        return float16_state(network_state(Path(self.init_origin["file"])))
 
     def export(self, folder: str | Path, name: str, command: str | None = None) -> dict[str, Any]:
-        """Write ``<folder>/<name>.pt`` (:meth:`export_payload`, official key layout) and ``<name>.json``."""
+        """Write ``<folder>/<name>.pt`` (:meth:`export_payload`, official key layout; ``<name>.pt.xz`` for a
+        fine-tune of a shipped network) and ``<name>.json``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{name}.pt"
         state, weights, extra = self.export_payload()
-        torch.save(state, path)
+        if weights.get("encoding") == FP16_XOR:
+            path = folder / f"{name}.pt{XZ_SUFFIX}"
+            write_xor(path, state, self.shipped_base())  # type: ignore[arg-type]
+        else:
+            path = folder / f"{name}.pt"
+            torch.save(state, path)
         info = {**self.describe(), **extra}
         out = file_record(path)
         info["weights"] = {"file": out["file"], **weights, "sha256": out["sha256"], "bytes": out["bytes"]}

@@ -107,8 +107,10 @@ def training_record(command: str, steps_done: int, stopped_early: bool, seconds:
 
 
 def provenance_path(checkpoint: str | Path) -> Path:
-    """Where the provenance of ``checkpoint`` lives: the same path with the suffix ``.json``."""
-    return Path(checkpoint).with_suffix(".json")
+    """Where the provenance of ``checkpoint`` lives: ``NAME.json`` beside ``NAME.pt`` or ``NAME.pt.xz``."""
+    from semcom_bench.weight_codecs import sidecar_path
+
+    return sidecar_path(checkpoint)
 
 
 def write_provenance(checkpoint: str | Path, record: dict[str, Any]) -> Path:

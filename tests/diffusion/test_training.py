@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 from semcom_bench.channels.awgn import AWGN
 from semcom_bench.data.synthetic_streets import SyntheticStreets
 from semcom_bench.diffusion.noise import TRAIN_PSNRS, channel_maps, clean_maps, draw_psnr, noisy_training_maps, symbol_scale
-from semcom_bench.methods.semantic.gesco import EMBEDDED
+from semcom_bench.methods.semantic.gesco import EMBEDDED, network_state
+from semcom_bench.training import latest_ema
+from semcom_bench.weight_codecs import FP16_XOR, tensors_sha256
 from semcom_bench.semantics import decode_semantics, encode_semantics, instance_edges
 
 EMBEDDED_GESCO_SHA = EMBEDDED["gesco"].sha256
@@ -132,8 +134,9 @@ def test_init_starts_from_the_shipped_or_exported_weights(tmp_path):
     tuned.train_step()
     info = tuned.export(tmp_path / "exp", "tuned", command="semcom-bench train gesco --init gesco")
     assert info["train"]["init"] == "gesco" and info["provenance"]["init"]["sha256"] == EMBEDDED_GESCO_SHA
-    again = _trainer(tmp_path, "again", init=str(tmp_path / "exp" / "tuned.pt"))
-    exported = read_state_dict(tmp_path / "exp" / "tuned.pt")
+    again = _trainer(tmp_path, "again", init=str(tmp_path / "exp" / "tuned.pt.xz"))  # stored over gesco
+    exported = network_state(tmp_path / "exp" / "tuned.pt.xz")
+    assert any(not torch.equal(exported[k], v) for k, v in shipped.items())
     assert all(torch.equal(again.model.state_dict()[k], v.float()) for k, v in exported.items())
     with pytest.raises(UserError, match="no such file"):
         _trainer(tmp_path, "bad", init=str(tmp_path / "missing.pt"))
@@ -153,7 +156,14 @@ def test_fds_fine_tuning_from_the_cli_exports_the_gesco_fds_network(tmp_path):
                                    "--workers", "1", "--out", str(tmp_path / "run"), "--export", str(exp)])
     assert res.exit_code == 0, res.output
     info = json.loads((exp / "gesco-fds-synthetic-streets.json").read_text())
-    assert (exp / "gesco-fds-synthetic-streets.pt").is_file()
     assert info["train"]["fds"] is True and info["provenance"]["init"]["sha256"] == EMBEDDED_GESCO_SHA
+    # a fine-tune of a shipped network is stored as its lossless difference to it, and loads bit for bit
+    exported = exp / "gesco-fds-synthetic-streets.pt.xz"
+    assert info["weights"]["encoding"] == FP16_XOR and info["base"] == {"init": "gesco", "sha256": EMBEDDED_GESCO_SHA}
+    assert not (exp / "gesco-fds-synthetic-streets.pt").exists() and info["weights"]["file"] == exported.name
+    last = torch.load(latest_ema(tmp_path / "run"), weights_only=True)
+    decoded = network_state(exported)
+    assert tensors_sha256(decoded) == info["weights"]["tensors_sha256"]
+    assert all(torch.equal(decoded[k], last[k].half()) for k in last)
     res = CliRunner().invoke(app, ["train", "gesco", "--init", "nowhere.pt", "--steps", "1", "--out", str(tmp_path / "bad")])
     assert res.exit_code == 2 and "--init nowhere.pt: no such file" in res.output

@@ -62,17 +62,18 @@ from semcom_bench.components import Annotated, Doc, Literal, RunContext
 from semcom_bench.errors import UserError
 from semcom_bench.methods.semantic.maps import Fds, MapMethod
 from semcom_bench.registry import methods
+from semcom_bench.weight_codecs import sidecar_path
 from semcom_bench.weights import WeightFile, register_weights, resolve
 
 #: 2: official timestep respacing (odd step counts) and no guidance for s <= 1, as the official code
 VERSION = "2"
 
 
-def _embedded(key: str, sha256: str, description: str) -> WeightFile:
-    """Declare the shipped network ``assets/<key>/<key>-synthetic-streets.pt``."""
+def _embedded(key: str, sha256: str, description: str, suffix: str = ".pt") -> WeightFile:
+    """Declare the shipped network ``assets/<key>/<key>-synthetic-streets<suffix>``."""
     name = f"{key}-synthetic-streets"
-    return register_weights(WeightFile(name=name, filename=f"{name}.pt", description=description, sha256=sha256,
-                                       embedded=f"{key}/{name}.pt", used_by=("gesco", "sdm")))
+    return register_weights(WeightFile(name=name, filename=f"{name}{suffix}", description=description, sha256=sha256,
+                                       embedded=f"{key}/{name}{suffix}", used_by=("gesco", "sdm")))
 
 
 EMBEDDED = {
@@ -80,8 +81,9 @@ EMBEDDED = {
                        "GESCO semantic diffusion U-Net (2.6M parameters, fp16 EMA) trained on noisy synthetic-streets maps"),
     "sdm": _embedded("sdm", "da25d026be0d973748a2c031e343fdcedb923c95d2e19c1a02f931a64a5e0a97",
                      "SDM semantic diffusion U-Net (2.6M parameters, fp16 EMA) trained on clean synthetic-streets maps"),
-    "gesco-fds": _embedded("gesco-fds", "2bf8d64ed4bb271d36873dabca8c8ef7cc472c845e08e2f37838b395a62c9879",
-                           "the gesco network fine-tuned 300 steps on FDS-filtered noisy maps (what the receiver feeds it)"),
+    "gesco-fds": _embedded("gesco-fds", "d46b6afb4d5d7ce6d5a6c2bc6a1a5b81cff6dd94cc7b8a837e0f641989da8275",
+                           "the gesco network fine-tuned 300 steps on FDS-filtered noisy maps (what the receiver feeds it); "
+                           "its lossless difference to gesco", suffix=".pt.xz"),
 }
 #: the guidance-distilled students of the shipped networks (``sampler=distilled``; :mod:`semcom_bench.diffusion.distill`)
 DISTILLED = {
@@ -109,7 +111,7 @@ def _sidecar(path: Path) -> tuple[Path, dict[str, Any]] | None:
 
     A sidecar that cannot be read or is not a JSON object is a one-line UserError naming it.
     """
-    for candidate in (path.with_suffix(".json"), path.parent / "config.json"):
+    for candidate in (sidecar_path(path), path.parent / "config.json"):
         if candidate.is_file():
             try:
                 info = json.loads(candidate.read_text(encoding="utf-8"))
@@ -149,11 +151,11 @@ def _sidecar_settings(file: Path, info: dict[str, Any]) -> tuple[Any, dict[str, 
 @lru_cache(maxsize=8)
 def load_network(path: str, device: str) -> tuple[torch.nn.Module, dict[str, Any]]:
     """(network in eval mode on ``device``, settings) for a weights file; cached per (path, device)."""
-    from semcom_bench.nets.semantic_unet import SemanticUNet, infer_official_config, load_weights, read_state_dict
+    from semcom_bench.nets.semantic_unet import SemanticUNet, infer_official_config, load_weights
 
     p = Path(path)
     try:
-        state = read_state_dict(p)
+        state = network_state(p)
     except ValueError as exc:
         raise UserError(f"weights {exc}; pass an official ema_*.pt or a file written by 'semcom-bench train gesco|sdm'") from None
     sidecar = _sidecar(p)
@@ -166,8 +168,6 @@ def load_network(path: str, device: str) -> tuple[torch.nn.Module, dict[str, Any
             raise UserError(f"weights {p} {exc}; pass an official ema_*.pt or a file written by "
                             "'semcom-bench train gesco|sdm' (with its JSON beside it)") from None
         settings = {"model_downsample": 1, "diffusion_steps": 1000, "schedule": "linear", "source": "official"}
-    if settings.get("base"):
-        state = _over_base(p, state, settings["base"], settings.get("encoding"))
     try:
         model = SemanticUNet(cfg)
     except (ValueError, TypeError, KeyError, ZeroDivisionError) as exc:
@@ -182,16 +182,36 @@ def load_network(path: str, device: str) -> tuple[torch.nn.Module, dict[str, Any
     return model.to(device).eval(), settings
 
 
-def _over_base(path: Path, state: dict[str, torch.Tensor], base: dict[str, Any],
-               encoding: str | None) -> dict[str, torch.Tensor]:
-    """The full state dict of a file that holds only fine-tuned tensors: the base network's, updated by them.
+def network_state(path: Path) -> dict[str, torch.Tensor]:
+    """The full state dict (float16 or float32 tensors, on the CPU) of a weights file.
 
-    ``base`` (from the JSON beside the file) names a shipped network (``init``) and its sha256;
-    a base that is not shipped or whose file differs is a UserError naming both. ``encoding``:
-    how the file stores them (:data:`semcom_bench.diffusion.distill.DELTA_ENCODING`, the only one).
+    A file whose JSON names a ``base`` holds its difference to that shipped network
+    (:func:`_over_base`); any other file is read as a state dict.
+
+    Raises:
+        ValueError: the file is not a torch file holding a dict of tensors.
+        UserError: its JSON cannot be read, or its base is not the shipped one.
     """
-    from semcom_bench.diffusion.distill import DELTA_ENCODING, decode_delta
     from semcom_bench.nets.semantic_unet import read_state_dict
+
+    sidecar = _sidecar(path)
+    base = _sidecar_settings(*sidecar)[1].get("base") if sidecar is not None else None
+    if base:
+        return _over_base(path, base, _sidecar_settings(*sidecar)[1].get("encoding"))
+    return read_state_dict(path)
+
+
+def _over_base(path: Path, base: dict[str, Any], encoding: str | None) -> dict[str, torch.Tensor]:
+    """The full state dict of a file that stores a network as its difference to a shipped one.
+
+    ``base`` (from the JSON beside the file) names the shipped network (``init``) and its sha256;
+    a base that is not shipped or whose file differs is a UserError naming both. ``encoding``: how
+    the file stores the difference, :data:`~semcom_bench.weight_codecs.INT8_DELTA` (the trained
+    tensors of a distilled student) or :data:`~semcom_bench.weight_codecs.FP16_XOR` (every tensor
+    of a fine-tune, lossless).
+    """
+    from semcom_bench.nets.semantic_unet import read_state_dict
+    from semcom_bench.weight_codecs import FP16_XOR, INT8_DELTA, dequantise, read_xor
 
     name = str(base.get("init"))
     if name not in EMBEDDED:
@@ -201,11 +221,13 @@ def _over_base(path: Path, state: dict[str, torch.Tensor], base: dict[str, Any],
     if base.get("sha256") and _file_hash(str(base_path)) != base["sha256"]:
         raise UserError(f"weights {path} were fine-tuned from another version of {name} (sha256 "
                         f"{str(base['sha256'])[:16]}…) than {base_path}; use the matching package version")
-    if encoding != DELTA_ENCODING:
+    if encoding not in (INT8_DELTA, FP16_XOR):
         raise UserError(f"weights {path} are stored as {encoding!r}, which this version cannot read; export them "
                         "again with this version")
     try:
-        return decode_delta(state, read_state_dict(base_path))
+        if encoding == FP16_XOR:
+            return read_xor(path, read_state_dict(base_path))
+        return dequantise(read_state_dict(path), read_state_dict(base_path))
     except ValueError as exc:
         raise UserError(f"weights {path}: {exc}; restore the file written with its JSON") from None
 

@@ -13,9 +13,10 @@ from semcom_bench.config import build_config
 from semcom_bench.errors import UserError
 from semcom_bench.components import RunContext
 from semcom_bench.methods.base import Delivery
-from semcom_bench.methods.semantic.gesco import EMBEDDED, SemanticDiffusion
+from semcom_bench.methods.semantic.gesco import EMBEDDED, SemanticDiffusion, network_state
 from semcom_bench.nets.semantic_unet import SemanticUNet, embedded_config
 from semcom_bench.runner import run_matrix
+from semcom_bench.weight_codecs import FP16_XOR, sidecar_path, tensors_sha256
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +123,8 @@ def test_official_checkpoint_through_the_method(tmp_path):
 
 
 def test_embedded_weights_are_declared():
-    for key, w in EMBEDDED.items():
-        assert w.embedded == f"{key}/{key}-synthetic-streets.pt"
+    for key, w in EMBEDDED.items():  # the FDS fine-tune as its lossless difference to gesco (.pt.xz)
+        assert w.embedded == f"{key}/{key}-synthetic-streets.pt" + (".xz" if key == "gesco-fds" else "")
 
 
 def test_shipped_networks_load_and_match_their_provenance():
@@ -132,18 +133,21 @@ def test_shipped_networks_load_and_match_their_provenance():
 
     for key, w in EMBEDDED.items():
         path = resolve(w.name)
-        info = json.loads(path.with_suffix(".json").read_text())
+        info = json.loads(sidecar_path(path).read_text())
         assert hash_file(path) == info["weights"]["sha256"] == w.sha256
         assert info["provenance"]["steps"] > 0 and info["provenance"]["git_commit"] != "unknown"
         assert info["train"]["noise"] == ("none" if key == "sdm" else "channel")
         assert info["train"]["fds"] is (key == "gesco-fds") if "fds" in info["train"] else key != "gesco-fds"
-        if key == "gesco-fds":  # fine-tuned from the shipped gesco network
-            assert info["provenance"]["init"]["sha256"] == EMBEDDED["gesco"].sha256
+        if key == "gesco-fds":  # fine-tuned from the shipped gesco network, stored as its lossless difference to it
+            assert info["provenance"]["init"]["sha256"] == info["base"]["sha256"] == EMBEDDED["gesco"].sha256
+            assert info["weights"]["encoding"] == FP16_XOR
         m = registry.methods.create(key.split("-")[0], checkpoint=key, steps=1)
         model, settings = m.network()
         assert settings["model_downsample"] == 2 and model.config.num_classes == 34
-        state = torch.load(path, weights_only=True)
+        state = network_state(path)
         assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+        if "tensors_sha256" in info["weights"]:
+            assert tensors_sha256(state) == info["weights"]["tensors_sha256"]
         SemanticUNet(embedded_config()).load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
 
 
