@@ -26,7 +26,9 @@ path of your choice, with the options of ``checkpoint`` (Cityscapes unless set) 
 ``options=FILE`` (a JSON object of the network's options dataclass fields, for a checkpoint
 trained with other options). By default (``checkpoint=embedded``) the embedded network
 ``semcom_bench/assets/<method>/<method>-synthetic-streets.pt`` is used, built from the
-``options`` of the JSON beside it, its float16 tensors turned into float32 and loaded strictly.
+``options`` of the JSON beside it, its float16 tensors (and, for a file stored as
+:data:`semcom_bench.weight_codecs.INT8`, its int8 weights times their scales) turned into float32
+and loaded strictly.
 Networks are cached per (file, options, device), in eval mode on the run's device.
 """
 
@@ -46,6 +48,7 @@ from torch import nn
 from semcom_bench.components import Annotated, Doc, RunContext
 from semcom_bench.errors import MissingWeightsError, UserError
 from semcom_bench.methods.semantic.maps import MapMethod
+from semcom_bench.weight_codecs import INT8, dequantise
 from semcom_bench.weights import WeightFile, find, register_weights, resolve
 
 Weights = Annotated[Path | None, Doc("an official generator checkpoint at this path (options: checkpoint's, "
@@ -118,14 +121,22 @@ def _load(cls: type[GanReceiver], path: str, embedded: bool, options_file: str |
     if embedded:  # the embedded network: options from the JSON beside it
         if not sidecar.is_file():
             raise UserError(f"embedded network {p} has no {sidecar.name} beside it; reinstall the package")
-        options = cls.make_options(_read_json(sidecar, "settings file").get("options"), sidecar)
+        info = _read_json(sidecar, "settings file")
+        options = cls.make_options(info.get("options"), sidecar)
         try:
             state = torch.load(p, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch's safe unpickler raises many kinds on a foreign file
             raise UserError(f"embedded network {p} cannot be read ({type(exc).__name__}); reinstall the package") from None
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise UserError(f"embedded network {p} does not hold a state dict of tensors; reinstall the package")
-        state = {k: v.float() if v.dtype == torch.float16 else v for k, v in state.items()}
+        encoding = (info.get("weights") or {}).get("encoding")
+        if encoding not in (None, INT8):
+            raise UserError(f"embedded network {p} is stored as {encoding!r}, which this version cannot read; "
+                            "reinstall the package")
+        try:
+            state = dequantise(state)  # int8 tensors with their scales (INT8) to float32, float16 to float32
+        except ValueError as exc:
+            raise UserError(f"embedded network {p}: {exc}; reinstall the package") from None
         net = cls.build(options)
         try:
             net.load_state_dict(state, strict=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from semcom_bench.weight_codecs import INT8, SCALE_SUFFIX, dequantise
 from semcom_bench_baselines.oasis import training
 from semcom_bench_baselines.oasis.discriminator import DiscriminatorOptions, OasisDiscriminator
 from semcom_bench_baselines.oasis.network import OASIS_Generator, OasisOptions
@@ -78,10 +79,15 @@ def test_export_loads_strictly(runs: tuple[Path, dict, dict]) -> None:
     tmp, _, _ = runs
     pt, js = _files(tmp, "a")
     options = OasisOptions(**json.loads(js.read_text())["options"])
+    assert json.loads(js.read_text())["weights"]["encoding"] == INT8
     state = torch.load(pt, map_location="cpu", weights_only=True)
-    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
     model = OASIS_Generator(options)
-    model.load_state_dict(state, strict=True)
+    shapes = {k: v.dim() for k, v in model.state_dict().items() if v.is_floating_point()}
+    # weights of 2+ dims as int8 with a float32 scale per output channel, the rest float16
+    assert {k: v.dtype for k, v in state.items() if k in shapes} == {
+        k: torch.int8 if d >= 2 else torch.float16 for k, d in shapes.items()}
+    assert all(state[k + SCALE_SUFFIX].shape == (state[k].shape[0],) for k, d in shapes.items() if d >= 2)
+    model.load_state_dict(dequantise(state), strict=True)
     model.eval()
     label = torch.nn.functional.one_hot(torch.randint(0, 34, (1, 32, 64), generator=torch.Generator().manual_seed(0)),
                                         34).permute(0, 3, 1, 2).float()

@@ -245,3 +245,22 @@ def test_the_embedded_networks_run_and_match_their_provenance(name, tmp_path):
                           out=tmp_path / "out", cache_dir=tmp_path / "cache", threads=1)
     frame = api.run(config)["frame"]
     assert len(frame) == 2 and frame["value"].between(5, 60).all()
+
+
+def test_an_embedded_file_in_an_encoding_this_version_cannot_read_is_a_one_line_error(tmp_path):
+    import json
+    import shutil
+
+    from semcom_bench.errors import UserError
+    from semcom_bench.weight_codecs import FP16_XOR
+    from semcom_bench.weights import resolve
+    from semcom_bench_baselines.gan import _load
+
+    cls = registry.methods.get("spade").factory
+    path = resolve(cls.embedded.name)
+    shutil.copy(path, tmp_path / path.name)
+    info = json.loads(path.with_suffix(".json").read_text())
+    info["weights"]["encoding"] = FP16_XOR
+    (tmp_path / path.name).with_suffix(".json").write_text(json.dumps(info))
+    with pytest.raises(UserError, match=r"is stored as .float16 bit patterns XOR.*which this version cannot read"):
+        _load(cls, str(tmp_path / path.name), True, None, None, "cpu")
