@@ -68,6 +68,9 @@ def _register_one(app: typer.Typer, method: str, what: str) -> None:
                    "workers": workers, "data_cache": data_cache, "resume": resume or None,
                    "checkpoint_every": checkpoint_every, "device": device}
         given = {k: v for k, v in options.items() if v is not None}
+        for key in ("steps", "batch_size", "threads", "checkpoint_every"):
+            if key in given and given[key] < 1:
+                raise UserError(f"--{key.replace('_', '-')} must be at least 1, got {given[key]}")
         accepted = inspect.signature(trainer(method)).parameters
         unsupported = [k for k in given if k not in accepted]
         if unsupported:

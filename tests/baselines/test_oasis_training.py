@@ -147,3 +147,14 @@ def test_resume_and_device_are_oasis_options_only() -> None:
 
     res = CliRunner().invoke(app, ["train", "spade", "--resume", "--steps", "1"])
     assert res.exit_code == 2 and "--resume is not supported by 'train spade' (only by 'train oasis')" in res.output
+
+
+@pytest.mark.parametrize("flag", ["--checkpoint-every", "--steps", "--batch-size", "--threads"])
+def test_a_count_below_one_names_its_flag(flag: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from semcom_bench.cli.main import app
+
+    res = CliRunner().invoke(app, ["train", "oasis", flag, "0", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and f"{flag} must be at least 1, got 0" in " ".join(res.output.split())
+    assert not (tmp_path / "out").exists()
