@@ -43,7 +43,7 @@ def _register_one(app: typer.Typer, recipe: str, what: str) -> None:
         device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto (a GPU when there is one)."),
         out: Optional[Path] = typer.Option(None, help=f"Checkpoint folder. Default: semcom-train/{recipe}."),
         resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in --out."),
-        export: Optional[str] = typer.Option(None, help="Write fp16 EMA weights + recipe JSON to this folder ('assets': the package's)."),
+        export: Optional[str] = typer.Option(None, help="Write the EMA weights + recipe JSON to this folder ('assets': the package's): fp16, a fine-tune of a shipped network as its lossless difference to it (.pt.xz)."),
         lr: Optional[float] = typer.Option(None, help="AdamW learning rate. Default: 2e-4."),
         ema: Optional[float] = typer.Option(None, "--ema", help="EMA decay. Default: 0.999 (the paper: 0.9999 over far longer runs)."),
         drop_rate: Optional[float] = typer.Option(None, help="Null-label probability for guidance. Default: 0.2."),

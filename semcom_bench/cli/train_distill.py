@@ -42,7 +42,7 @@ def _register_one(app: typer.Typer, recipe: str, teacher: str) -> None:
         device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto (a GPU when there is one)."),
         out: Optional[Path] = typer.Option(None, help=f"Checkpoint folder. Default: semcom-train/{recipe}."),
         resume: bool = typer.Option(False, "--resume", help="Continue from the latest checkpoint in --out."),
-        export: Optional[str] = typer.Option(None, help="Write the fp16 distilled tensors + JSON to this folder ('assets': the package's)."),
+        export: Optional[str] = typer.Option(None, help="Write the distilled tensors (int8 differences to the teacher) + JSON to this folder ('assets': the package's)."),
         init: Optional[str] = typer.Option(None, help=f"The teacher: gesco, gesco-fds, sdm, a weights file or a training folder. Default: {teacher}."),
         lr: Optional[float] = typer.Option(None, help="AdamW learning rate. Default: 1e-4."),
         ema: Optional[float] = typer.Option(None, "--ema", help="EMA decay. Default: 0.99."),
