@@ -135,7 +135,7 @@ def tensors_sha256(state: Mapping[str, torch.Tensor]) -> str:
     for name, value in state.items():
         value = value.detach().cpu().contiguous()
         digest.update(f"{name}|{value.dtype}|{tuple(value.shape)}|".encode())
-        digest.update(value.view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 

@@ -64,3 +64,11 @@ def test_xor_difference_is_lossless_and_refuses_another_base(tmp_path):
 
 def test_the_json_beside_a_compressed_file_drops_both_suffixes(tmp_path):
     assert sidecar_path(tmp_path / "net.pt.xz") == tmp_path / "net.json" == sidecar_path(tmp_path / "net.pt")
+
+
+def test_the_tensor_hash_covers_names_dtypes_and_scalars():
+    state = _state(0)
+    assert tensors_sha256(state) == tensors_sha256(dict(state))
+    assert tensors_sha256(state) != tensors_sha256({**state, "bn.num_batches_tracked": torch.tensor(8)})
+    assert tensors_sha256(state) != tensors_sha256({**state, "conv.bias": state["conv.bias"].double()})
+    assert tensors_sha256(state) != tensors_sha256({("x" + k): v for k, v in state.items()})
