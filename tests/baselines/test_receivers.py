@@ -227,9 +227,11 @@ def test_list_methods_shows_them_as_plugins():
 
 @pytest.mark.parametrize("name", ["spade", "smis", "cc-fpse"])
 def test_the_embedded_networks_run_and_match_their_provenance(name, tmp_path):
+    import inspect
     import json
 
     from semcom_bench import api
+    from semcom_bench.cli.train_baselines import trainer
     from semcom_bench.config import build_config
     from semcom_bench.hashing import hash_file
     from semcom_bench.weights import find, resolve
@@ -241,6 +243,8 @@ def test_the_embedded_networks_run_and_match_their_provenance(name, tmp_path):
     info = json.loads(path.with_suffix(".json").read_text())
     assert hash_file(path) == info["weights"]["sha256"] == embedded.sha256
     assert info["provenance"]["reproduce"].startswith(f"semcom-bench train {name} --steps ")
+    # 'semcom-bench train <name>' without --steps trains as long as the shipped run did
+    assert inspect.signature(trainer(name)).parameters["steps"].default == info["provenance"]["steps_done"]
     config = build_config(dataset="synthetic-streets(size=2)", methods=name, values="100", metrics="psnr",
                           out=tmp_path / "out", cache_dir=tmp_path / "cache", threads=1)
     frame = api.run(config)["frame"]

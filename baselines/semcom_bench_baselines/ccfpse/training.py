@@ -195,7 +195,11 @@ def _batch(images: torch.Tensor, labels: torch.Tensor, edges: torch.Tensor, num_
     return x, seg
 
 
-def train_ccfpse(*, steps: int, batch_size: int = 16, seed: int = 0, threads: int | None = 1,
+#: optimisation steps of the shipped checkpoint (the default of ``semcom-bench train cc-fpse``)
+STEPS = 2180
+
+
+def train_ccfpse(*, steps: int = STEPS, batch_size: int = 16, seed: int = 0, threads: int | None = 1,
                  time_limit_s: float | None = None, out: str | Path, export: bool = False,
                  log: Callable[[str], None] = print, workers: int = 0, data_cache: str | Path | None = None,
                  command: str | None = None, **recipe: Any) -> dict[str, Any]:

@@ -311,7 +311,11 @@ def compact_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return quantise(model.state_dict(), min_dims=2)
 
 
-def train_oasis(*, steps: int, batch_size: int = 16, seed: int = 0, threads: int | None = 1,
+#: optimisation steps of the shipped checkpoint (the default of ``semcom-bench train oasis``)
+STEPS = 4500
+
+
+def train_oasis(*, steps: int = STEPS, batch_size: int = 16, seed: int = 0, threads: int | None = 1,
                 time_limit_s: float | None = None, out: str | Path = "semcom-train/oasis", export: bool = False,
                 log: Callable[[str], None] = print, workers: int = 0, data_cache: str | Path | None = None,
                 command: str | None = None, resume: bool = False, checkpoint_every: int = 500, device: str = "cpu",

@@ -300,7 +300,11 @@ def export_generator(trainer: SmisTrainer, folder: str | Path, record: dict[str,
     return info
 
 
-def train_smis(*, steps: int, batch_size: int = 16, seed: int = 0, threads: int | None = 1, time_limit_s: float | None = None,
+#: optimisation steps of the shipped checkpoint (the default of ``semcom-bench train smis``)
+STEPS = 919
+
+
+def train_smis(*, steps: int = STEPS, batch_size: int = 16, seed: int = 0, threads: int | None = 1, time_limit_s: float | None = None,
                out: str | Path = "semcom-train/smis", export: bool = False, log: Callable[[str], None] = print,
                workers: int = 1, data_cache: str | Path | None = None, command: str | None = None, **recipe: Any) -> dict[str, Any]:
     """Train the embedded SMIS generator; write it to ``out`` (and to the package assets when ``export``).

@@ -189,7 +189,11 @@ def _train_record(r: dict[str, Any], *, steps: int, batch_size: int, seed: int, 
     }
 
 
-def train_spade(*, steps: int = 2000, batch_size: int = 16, seed: int = 0, threads: int | None = 1,
+#: optimisation steps of the shipped checkpoint (the default of ``semcom-bench train spade``)
+STEPS = 1903
+
+
+def train_spade(*, steps: int = STEPS, batch_size: int = 16, seed: int = 0, threads: int | None = 1,
                 time_limit_s: float | None = None, out: str | Path = "semcom-train/spade", export: bool = False,
                 log: Callable[[str], None] = print, workers: int = 0, data_cache: str | Path | None = None,
                 command: str | None = None, **recipe: Any) -> dict[str, Any]:
