@@ -143,3 +143,15 @@ def test_large_file_hashes_are_remembered_across_runs(monkeypatch, tmp_path):
     small.write_bytes(b"x")
     weights.file_sha256(small)
     assert str(small.resolve()) not in json.loads(memo.read_text())
+
+
+def test_the_shipped_assets_stay_under_50_mb():
+    """The package's checkpoints, JSON and READMEs together (the budget every shipped network shares);
+    the lower bound catches an install that lost them."""
+    from pathlib import Path
+
+    import semcom_bench
+
+    assets = Path(semcom_bench.__file__).parent / "assets"
+    total = sum(p.stat().st_size for p in assets.rglob("*") if p.is_file())
+    assert 40e6 < total < 50e6, f"{total / 1e6:.1f} MB"

@@ -225,7 +225,7 @@ def test_list_methods_shows_them_as_plugins():
         assert "payload=semantic maps" in result.output or "semantic maps" in result.output
 
 
-@pytest.mark.parametrize("name", ["spade", "smis", "cc-fpse"])
+@pytest.mark.parametrize("name", ["spade", "oasis", "smis", "cc-fpse"])
 def test_the_embedded_networks_run_and_match_their_provenance(name, tmp_path):
     import inspect
     import json

@@ -18,7 +18,8 @@ from semcom_bench.registry import methods
 from semcom_bench_baselines.gan import GanReceiver, Released, embedded_weights, released_weights
 from semcom_bench_baselines.oasis.network import OASIS_Generator, OasisOptions, load_official
 
-EMBEDDED = embedded_weights("oasis", "OASIS generator trained on synthetic-streets maps (34 classes, 32x64)")
+EMBEDDED = embedded_weights("oasis", "OASIS generator trained on synthetic-streets maps (34 classes, 32x64; int8 weights)",
+                            sha256="c8bf30e8c018374c69d019211397126c55b806a08cf2416e7a6910e342e14563")
 
 #: the released Cityscapes checkpoint (the README of the snapshot read announces COCO-Stuff "soon")
 RELEASED = {
