@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import pickle
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 

@@ -368,7 +368,7 @@ def train_smis(*, steps: int = STEPS, batch_size: int = 16, seed: int = 0, threa
                                                            + call)),
                   "final_losses": history[-1] if history else {}}
     out = Path(out)
-    info = export_generator(trainer, out, record, provenance)
+    export_generator(trainer, out, record, provenance)
     torch.save({"encoder": trainer.E.state_dict(), "discriminator": trainer.D.state_dict(),
                 "opt_g": trainer.opt_g.state_dict(), "opt_d": trainer.opt_d.state_dict(), "step": done,
                 "generator_rng": trainer.gen.get_state()}, out / "train_state.pt")
