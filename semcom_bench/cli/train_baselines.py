@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import typer
 
+from semcom_bench.cli import train_options as check
 from semcom_bench.cli.common import command, say
 from semcom_bench.errors import UserError
 
@@ -67,10 +68,12 @@ def _register_one(app: typer.Typer, method: str, what: str) -> None:
         options = {"steps": steps, "batch_size": batch_size, "seed": seed, "threads": threads, "time_limit_s": time_limit,
                    "workers": workers, "data_cache": data_cache, "resume": resume or None,
                    "checkpoint_every": checkpoint_every, "device": device}
+        check.common(seed, threads, workers)
+        check.whole(steps, "--steps")
+        check.whole(batch_size, "--batch-size")
+        check.whole(checkpoint_every, "--checkpoint-every")
+        check.positive(time_limit, "--time-limit")
         given = {k: v for k, v in options.items() if v is not None}
-        for key in ("steps", "batch_size", "threads", "checkpoint_every"):
-            if key in given and given[key] < 1:
-                raise UserError(f"--{key.replace('_', '-')} must be at least 1, got {given[key]}")
         accepted = inspect.signature(trainer(method)).parameters
         unsupported = [k for k in given if k not in accepted]
         if unsupported:
