@@ -38,13 +38,13 @@ from semcom_bench.components import resolve_device
 from semcom_bench.diffusion.gaussian import LOSSES, GaussianDiffusion
 from semcom_bench.diffusion.noise import NOISE_MODES, POWERS, clean_maps, drop_labels, noisy_training_maps
 from semcom_bench.errors import UserError
-from semcom_bench.weight_codecs import FP16_XOR, XZ_SUFFIX, tensors_sha256, write_xor
 from semcom_bench.hashing import hash_file
 from semcom_bench.nets.semantic_unet import SemanticUNet, count_parameters, embedded_config
 from semcom_bench.semantics.fds import fds
 from semcom_bench.training import (create_dataset, default_data_cache, file_record, float16_state, latest_ema,
                                    latest_step, load_checkpoint, render_training_set, reproduce_command, restore_generator,
                                    run_provenance, save_checkpoint, write_provenance)
+from semcom_bench.weight_codecs import FP16_XOR, XZ_SUFFIX, tensors_sha256, write_xor
 
 #: recipe name -> the settings that differ between the two shipped networks
 RECIPES: dict[str, dict[str, Any]] = {
@@ -431,19 +431,17 @@ class DiffusionTrainer:
         """
         weights = {"dtype": "float16", "layout": "guided-diffusion UNetModel state dict (EMA)",
                    "parameters": count_parameters(self.model)}
-        if self.shipped_base() is None:
-            return float16_state(self.ema_state_dict()), weights, {}
-        base = {"init": self.init_origin["from"], "sha256": self.init_origin["sha256"]}  # type: ignore[index]
         state = float16_state(self.ema_state_dict())
+        if not self.fine_tunes_shipped():
+            return state, weights, {}
+        base = {"init": self.init_origin["from"], "sha256": self.init_origin["sha256"]}  # type: ignore[index]
         return state, {**weights, "encoding": FP16_XOR, "tensors_sha256": tensors_sha256(state)}, {"base": base}
 
-    def shipped_base(self) -> dict[str, torch.Tensor] | None:
-        """The float16 state dict of the shipped network this run fine-tunes (``--init gesco`` etc.); None otherwise."""
-        from semcom_bench.methods.semantic.gesco import EMBEDDED, network_state
+    def fine_tunes_shipped(self) -> bool:
+        """Whether this run started from a shipped network (``--init gesco`` etc.)."""
+        from semcom_bench.methods.semantic.gesco import EMBEDDED
 
-        if self.init_origin is None or self.init_origin["from"] not in EMBEDDED:
-            return None
-        return float16_state(network_state(Path(self.init_origin["file"])))
+        return self.init_origin is not None and self.init_origin["from"] in EMBEDDED
 
     def export(self, folder: str | Path, name: str, command: str | None = None) -> dict[str, Any]:
         """Write ``<folder>/<name>.pt`` (:meth:`export_payload`, official key layout; ``<name>.pt.xz`` for a
@@ -451,9 +449,11 @@ class DiffusionTrainer:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         state, weights, extra = self.export_payload()
-        if weights.get("encoding") == FP16_XOR:
+        if weights.get("encoding") == FP16_XOR:  # over the float16 tensors of the shipped network it started from
+            from semcom_bench.methods.semantic.gesco import network_state
+
             path = folder / f"{name}.pt{XZ_SUFFIX}"
-            write_xor(path, state, self.shipped_base())  # type: ignore[arg-type]
+            write_xor(path, state, float16_state(network_state(Path(self.init_origin["file"]))))  # type: ignore[index]
         else:
             path = folder / f"{name}.pt"
             torch.save(state, path)

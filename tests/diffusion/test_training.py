@@ -147,6 +147,18 @@ def test_init_starts_from_the_shipped_or_exported_weights(tmp_path):
         _trainer(tmp_path, "text", init=str(tmp_path / "text.pt"))
 
 
+def test_a_fine_tune_of_a_network_stored_over_another_exports_and_loads_over_it(tmp_path):
+    """--init gesco-fds (itself stored over gesco): the export is stored over gesco-fds and decodes bit for bit."""
+    tuned = _trainer(tmp_path, "tuned", init="gesco-fds")
+    assert tuned.fine_tunes_shipped()
+    tuned.train_step()
+    info = tuned.export(tmp_path / "exp", "tuned", command="semcom-bench train gesco --init gesco-fds")
+    assert info["base"] == {"init": "gesco-fds", "sha256": EMBEDDED["gesco-fds"].sha256}
+    decoded = network_state(tmp_path / "exp" / "tuned.pt.xz")
+    assert tensors_sha256(decoded) == info["weights"]["tensors_sha256"]
+    assert all(torch.equal(decoded[k], v.half()) for k, v in tuned.ema_state_dict().items())
+
+
 def test_fds_fine_tuning_from_the_cli_exports_the_gesco_fds_network(tmp_path):
     from semcom_bench.cli.main import app
 

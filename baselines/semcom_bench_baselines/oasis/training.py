@@ -54,11 +54,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from semcom_bench.errors import UserError
-from semcom_bench.weight_codecs import INT8, quantise
 from semcom_bench.components import resolve_device
 from semcom_bench.training import (default_data_cache, file_record, latest_step, load_checkpoint,
                                    render_training_set, reproduce_command, restore_generator, run_provenance,
                                    save_checkpoint, write_provenance)
+from semcom_bench.weight_codecs import INT8, quantise
 from semcom_bench_baselines.oasis.discriminator import DiscriminatorOptions, OasisDiscriminator
 from semcom_bench_baselines.oasis.network import OASIS_Generator, OasisOptions
 

@@ -154,14 +154,13 @@ def load_network(path: str, device: str) -> tuple[torch.nn.Module, dict[str, Any
     from semcom_bench.nets.semantic_unet import SemanticUNet, infer_official_config, load_weights
 
     p = Path(path)
+    sidecar = _sidecar(p)
+    cfg, settings = _sidecar_settings(*sidecar) if sidecar is not None else (None, None)
     try:
-        state = network_state(p)
+        state = _state_of(p, settings)
     except ValueError as exc:
         raise UserError(f"weights {exc}; pass an official ema_*.pt or a file written by 'semcom-bench train gesco|sdm'") from None
-    sidecar = _sidecar(p)
-    if sidecar is not None:
-        cfg, settings = _sidecar_settings(*sidecar)
-    else:
+    if sidecar is None:
         try:
             cfg = infer_official_config(state)
         except ValueError as exc:
@@ -192,12 +191,16 @@ def network_state(path: Path) -> dict[str, torch.Tensor]:
         ValueError: the file is not a torch file holding a dict of tensors.
         UserError: its JSON cannot be read, or its base is not the shipped one.
     """
+    sidecar = _sidecar(path)
+    return _state_of(path, _sidecar_settings(*sidecar)[1] if sidecar is not None else None)
+
+
+def _state_of(path: Path, settings: dict[str, Any] | None) -> dict[str, torch.Tensor]:
+    """:func:`network_state` given the settings of the file's JSON (None: it has none)."""
     from semcom_bench.nets.semantic_unet import read_state_dict
 
-    sidecar = _sidecar(path)
-    base = _sidecar_settings(*sidecar)[1].get("base") if sidecar is not None else None
-    if base:
-        return _over_base(path, base, _sidecar_settings(*sidecar)[1].get("encoding"))
+    if settings and settings.get("base"):
+        return _over_base(path, settings["base"], settings.get("encoding"))
     return read_state_dict(path)
 
 
@@ -225,9 +228,10 @@ def _over_base(path: Path, base: dict[str, Any], encoding: str | None) -> dict[s
         raise UserError(f"weights {path} are stored as {encoding!r}, which this version cannot read; export them "
                         "again with this version")
     try:
+        base_state = network_state(base_path)  # a shipped base may itself be stored over another
         if encoding == FP16_XOR:
-            return read_xor(path, read_state_dict(base_path))
-        return dequantise(read_state_dict(path), read_state_dict(base_path))
+            return read_xor(path, base_state)
+        return dequantise(read_state_dict(path), base_state)
     except ValueError as exc:
         raise UserError(f"weights {path}: {exc}; restore the file written with its JSON") from None
 
