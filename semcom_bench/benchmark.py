@@ -128,6 +128,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     from semcom_bench.components import resolve_device
 
     parser = argparse.ArgumentParser(prog="python -m semcom_bench.benchmark", description=__doc__.split("\n\n")[0])
+    def one_line_error(message: str) -> None:  # argparse would print its usage block first
+        print(f"{parser.prog}: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+    parser.error = one_line_error  # type: ignore[method-assign]
     parser.add_argument("--network", choices=sorted(SIZES), default="embedded")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--batch", default="1,8,16", help="images per network batch, comma-separated")
@@ -180,5 +185,6 @@ if __name__ == "__main__":
 
     try:
         main()
-    except UserError as exc:
-        sys.exit(f"error: {exc}")
+    except UserError as exc:  # e.g. --device cuda without a GPU: one line, exit code 2 as the CLI
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -38,5 +38,5 @@ def test_the_table_prints_a_row_per_setting_and_the_bf16_image_difference(capsys
 def test_bad_arguments_are_refused_in_one_line(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         benchmark.main(argv)
-    last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert exc.value.code == 2 and last.startswith("python -m semcom_bench.benchmark: error: --")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(lines) == 1 and lines[0].startswith("python -m semcom_bench.benchmark: error: --")
