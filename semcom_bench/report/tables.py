@@ -59,6 +59,8 @@ FORMATS = ("latex", "markdown", "csv")
 #: Columns a summary is grouped by (``level``: ``"image"`` or ``"set"``).
 GROUP_KEYS = ["dataset", "channel", "metric", "output", "method", "snr_db", "level"]
 #: Columns of :func:`summarise`'s result, in order.
+#: the method parameter of the first paper's SNR convention (peak, not average, symbol power)
+PEAK_POWER = "power=peak"
 SUMMARY_COLUMNS = GROUP_KEYS + ["mean", "std", "n", "lower_better", "snr_definition"]
 
 #: Grid values at or above this many dB are treated as "noiseless" in captions and plots.
@@ -700,6 +702,10 @@ def _notes(summary: pd.DataFrame, provenance: dict[str, Any] | None, snrs: list[
     noiseless = [s for s in snrs if s >= NOISELESS_DB]
     if noiseless:
         text += f"; {', '.join(format_snr(s) for s in noiseless)} dB is effectively noiseless"
+    peak = [m for m in dict.fromkeys(summary["method"]) if PEAK_POWER in str(m)] if "method" in summary.columns else []
+    if peak:
+        text += (f". {', '.join(map(str, peak))}: the sender scales its symbols to peak amplitude 1, not unit "
+                 f"average power, so the value is the first paper's PSNR (N0 against the peak symbol energy)")
     notes.append(("SNR", text + "."))
     if bandwidth_note is not None:
         notes.append(bandwidth_note)

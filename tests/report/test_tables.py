@@ -488,3 +488,16 @@ def test_plot_samples_grid_is_pixel_exact(frame, tmp_path):
     col = 2 + METHODS.index(METHODS[1]) * len(snrs) + snrs.index(15.0)
     key = _image_key(METHODS[1], CHANNELS[0], 15.0, SEEDS[0], SAMPLES[0])
     np.testing.assert_array_equal(panel(0, col), recons[key])
+
+
+def test_the_snr_note_names_the_rows_on_the_papers_peak_power_convention(frame):
+    from semcom_bench.report.paired import render_paired
+
+    assert "peak amplitude 1" not in render(frame, fake_provenance(), "markdown")
+    peak = frame.assign(method=frame["method"].replace({"full-image": "gesco(power=peak)"}))
+    note = next(line for line in render(peak, fake_provenance(), "markdown").splitlines() if "*SNR:*" in line)
+    assert "gesco(power=peak): the sender scales its symbols to peak amplitude 1" in note
+    assert METHODS[1] not in note
+    # in the paired view the reference is one of the rows the note names
+    paired = render_paired(peak, fake_provenance(), "markdown", versus="gesco(power=peak)")
+    assert "gesco(power=peak): the sender scales" in paired
