@@ -53,9 +53,10 @@ def test_parameters_come_from_the_constructor_signature():
     m = registry.methods.create("gesco", steps="25", guidance=3)  # text and integers convert
     assert m.params()["steps"] == 25 and m.params()["guidance"] == 3.0
     # every parameter is in the cache key; options added later only when set, so old keys stay valid
-    assert set(m.params()) == set(by_name) - {"guidance_from", "precision"}
-    later = registry.methods.create("gesco", guidance_from=500, precision="bf16").params()
-    assert later["guidance_from"] == 500 and later["precision"] == "bf16" and set(later) == set(by_name)
+    assert set(m.params()) == set(by_name) - {"guidance_from", "precision", "variance_scale"}
+    later = registry.methods.create("gesco", guidance_from=500, precision="bf16", variance_scale=0.8).params()
+    assert later["guidance_from"] == 500 and later["precision"] == "bf16" and later["variance_scale"] == 0.8
+    assert set(later) == set(by_name)
     assert "| `power` | `average` | average|peak |" in type(m).__doc__  # the generated docstring table
     assert "decode_batch" not in registry.methods.create("digital").params()  # speed only
 

@@ -55,6 +55,7 @@ an image of a batch is reproduced exactly when generated alone.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Callable, Sequence
 
@@ -154,6 +155,7 @@ def sample(
     device: torch.device | str = "cpu",
     clip: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    variance_scale: float = 1.0,
 ) -> torch.Tensor:
     """Draw one image per generator.
 
@@ -168,12 +170,18 @@ def sample(
         device: where the network runs.
         clip: clip x̂_0 to [-1, 1] at every step.
         progress: called with (step, steps) after each step.
+        variance_scale: factor (linear, not dB) on the variance Σ of every ancestral step: the noise
+            ``z`` is scaled by its square root (1: the model's own Σ). Ancestral chains only.
 
     Returns:
         (B, 3, H, W) float32 images in [-1, 1] on ``device``.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
+    if variance_scale != 1.0 and sampler not in ("ancestral", "respaced"):
+        raise ValueError(f"variance_scale applies to the ancestral samplers, not {sampler}")
+    if not variance_scale > 0.0:
+        raise ValueError(f"variance_scale must be positive, got {variance_scale}")
     steps = int(steps or DEFAULT_STEPS[sampler])
     if not 1 <= steps <= diffusion.num_timesteps:
         raise ValueError(f"steps must be in [1, {diffusion.num_timesteps}], got {steps}")
@@ -181,11 +189,12 @@ def sample(
     x = per_sample_noise(generators, shape, device)
     if sampler in ("ancestral", "respaced"):
         chain = diffusion.respaced(steps)
+        noise_std = math.sqrt(variance_scale)
         for k, i in enumerate(reversed(range(chain.num_timesteps))):
             t = torch.full((b,), i, device=x.device, dtype=torch.long)
             out = model_fn(x, chain.model_timesteps(t))
             z = per_sample_noise(generators, shape, device) if i > 0 else torch.zeros_like(x)
-            x = chain.p_sample_step(out, x, t, z, clip=clip)["sample"]
+            x = chain.p_sample_step(out, x, t, noise_std * z, clip=clip)["sample"]
             if progress:
                 progress(k + 1, steps)
         return x.clamp(-1.0, 1.0) if clip else x

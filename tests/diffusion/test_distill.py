@@ -118,7 +118,8 @@ def test_distilled_sampler_runs_one_pass_per_step_and_refuses_what_it_cannot_do(
         run(f"gesco(sampler=distilled,steps=3,guidance=3,weights={student})")
     for spec, message in (("gesco(sampler=distilled,guidance_from=500)", "drop guidance_from"),
                           ("gesco(sampler=distilled,guidance=3)", "guidance 2 built in"),
-                          ("gesco(sampler=distilled,checkpoint=gesco-fds)", "no distilled gesco-fds network")):
+                          ("gesco(sampler=distilled,checkpoint=gesco-fds)", "no distilled gesco-fds network"),
+                          ("gesco(sampler=dpmpp,variance_scale=0.8)", "sampler=dpmpp adds none")):
         with pytest.raises(UserError, match=message):
             run(spec)
     # a base that is not the one the tensors were trained on

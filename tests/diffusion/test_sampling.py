@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from semcom_bench.diffusion.gaussian import GaussianDiffusion, linear_betas, space_timesteps
-from semcom_bench.diffusion.sampling import cfg_combine, guided_model, sample
+from semcom_bench.diffusion.sampling import cfg_combine, guided_model, per_sample_noise, sample
 
 DIFF = GaussianDiffusion.from_schedule(1000)
 
@@ -189,3 +189,30 @@ def test_one_generator_per_image():
         # the images follow their generators, not their place in the batch
         swapped = sample(model, DIFF, (3, 4, 4), gens([3, 1, 2]), s, steps)
         assert torch.allclose(swapped, batch[[2, 0, 1]], atol=1e-6)
+
+
+def test_variance_scale_multiplies_the_variance_of_every_ancestral_step():
+    """The chain with Σ scaled by s is the hand-written loop whose step noise is √s z."""
+    model = lambda x, t: torch.cat([0.5 * x, torch.full_like(x, 0.3)], 1)  # noqa: E731
+    shape = (3, 4, 4)
+    chain = DIFF.respaced(10)
+
+    def by_hand(scale):
+        gen = torch.Generator().manual_seed(7)
+        x = per_sample_noise([gen], shape, "cpu")
+        for i in reversed(range(chain.num_timesteps)):
+            t = torch.full((1,), i, dtype=torch.long)
+            z = per_sample_noise([gen], shape, "cpu") if i > 0 else torch.zeros_like(x)
+            x = chain.p_sample_step(model(x, chain.model_timesteps(t)), x, t, scale ** 0.5 * z)["sample"]
+        return x.clamp(-1, 1)
+
+    def drawn(**kw):
+        return sample(model, DIFF, shape, [torch.Generator().manual_seed(7)], "respaced", 10, **kw)
+
+    assert torch.equal(drawn(), drawn(variance_scale=1.0))  # the default is the model's own Σ, bit for bit
+    for scale in (1.0, 0.5):
+        assert torch.allclose(drawn(variance_scale=scale), by_hand(scale), atol=1e-6)
+    assert not torch.allclose(drawn(variance_scale=0.5), drawn(), atol=1e-3)
+    for bad, match in ((("dpmpp", 0.8), "ancestral samplers, not dpmpp"), (("respaced", 0.0), "must be positive")):
+        with pytest.raises(ValueError, match=match):
+            sample(model, DIFF, shape, [torch.Generator().manual_seed(7)], bad[0], 10, variance_scale=bad[1])
