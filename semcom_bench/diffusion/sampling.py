@@ -64,6 +64,8 @@ import torch
 from semcom_bench.diffusion.gaussian import GaussianDiffusion
 
 SAMPLERS = ("ancestral", "respaced", "ddim", "dpmpp")
+#: the samplers that add noise at every step (the learned variance; ``variance_scale`` applies)
+ANCESTRAL_SAMPLERS = ("ancestral", "respaced")
 #: default number of steps of each sampler
 DEFAULT_STEPS = {"ancestral": 1000, "respaced": 40, "ddim": 10, "dpmpp": 10}
 
@@ -178,7 +180,7 @@ def sample(
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
-    if variance_scale != 1.0 and sampler not in ("ancestral", "respaced"):
+    if variance_scale != 1.0 and sampler not in ANCESTRAL_SAMPLERS:
         raise ValueError(f"variance_scale applies to the ancestral samplers, not {sampler}")
     if not variance_scale > 0.0:
         raise ValueError(f"variance_scale must be positive, got {variance_scale}")
@@ -187,7 +189,7 @@ def sample(
         raise ValueError(f"steps must be in [1, {diffusion.num_timesteps}], got {steps}")
     b = len(generators)
     x = per_sample_noise(generators, shape, device)
-    if sampler in ("ancestral", "respaced"):
+    if sampler in ANCESTRAL_SAMPLERS:
         chain = diffusion.respaced(steps)
         noise_std = math.sqrt(variance_scale)
         for k, i in enumerate(reversed(range(chain.num_timesteps))):

@@ -295,7 +295,7 @@ class SemanticDiffusion(MapMethod):
                             Doc("resizing of the model output to the scene size")] = "bicubic",
         **shared: Any,
     ):
-        from semcom_bench.diffusion.sampling import DEFAULT_STEPS
+        from semcom_bench.diffusion.sampling import ANCESTRAL_SAMPLERS, DEFAULT_STEPS
 
         super().__init__(context, fds=fds, **shared)
         if sampler == "auto":
@@ -308,7 +308,7 @@ class SemanticDiffusion(MapMethod):
         self.guidance = guidance
         self.guidance_from = guidance_from
         self.precision = precision
-        if variance_scale != 1.0 and _chain(sampler) not in ("ancestral", "respaced"):
+        if variance_scale != 1.0 and _chain(sampler) not in ANCESTRAL_SAMPLERS:
             raise UserError(f"{self.name}(variance_scale={variance_scale:g}) scales the noise of the ancestral "
                             f"samplers; sampler={sampler} adds none: drop variance_scale or use sampler=distilled")
         self.variance_scale = variance_scale
