@@ -364,9 +364,8 @@ def _notes(paired: pd.DataFrame, frame: pd.DataFrame, provenance: dict[str, Any]
         notes.append(("Left out", f"{excluded} matched pair(s) with a missing or infinite value (e.g. PSNR of an "
                                   "identical image) are not counted in n."))
     snrs = T.snr_order(paired, provenance) if len(paired) else []
-    rows = pd.concat([paired[["method", "snr_definition"]], pd.DataFrame({"method": [versus], "snr_definition": [None]})]) \
-        if len(paired) else paired
-    return notes + T._notes(rows, provenance, snrs)
+    methods = [*paired["method"], versus] if len(paired) else []
+    return notes + T._notes(paired, provenance, snrs, methods=methods)
 
 
 def _latex_label(table: PairedTable) -> str:

@@ -59,9 +59,9 @@ FORMATS = ("latex", "markdown", "csv")
 #: Columns a summary is grouped by (``level``: ``"image"`` or ``"set"``).
 GROUP_KEYS = ["dataset", "channel", "metric", "output", "method", "snr_db", "level"]
 #: Columns of :func:`summarise`'s result, in order.
+SUMMARY_COLUMNS = GROUP_KEYS + ["mean", "std", "n", "lower_better", "snr_definition"]
 #: the method parameter of the first paper's SNR convention (peak, not average, symbol power)
 PEAK_POWER = "power=peak"
-SUMMARY_COLUMNS = GROUP_KEYS + ["mean", "std", "n", "lower_better", "snr_definition"]
 
 #: Grid values at or above this many dB are treated as "noiseless" in captions and plots.
 NOISELESS_DB = 60.0
@@ -690,8 +690,11 @@ def _caption(table: Table, provenance: dict[str, Any] | None, latex: bool) -> st
 
 
 def _notes(summary: pd.DataFrame, provenance: dict[str, Any] | None, snrs: list[float],
-           bandwidth_note: tuple[str, str] | None = None) -> list[tuple[str, str]]:
-    """(label, text) notes printed once after the tables, in plain text (escaped later)."""
+           bandwidth_note: tuple[str, str] | None = None, methods: list[str] | None = None) -> list[tuple[str, str]]:
+    """(label, text) notes printed once after the tables, in plain text (escaped later).
+
+    ``methods``: the methods the tables show (default: those of ``summary``).
+    """
     prov = provenance or {}
     notes: list[tuple[str, str]] = []
     definitions = [d for d in dict.fromkeys(summary["snr_definition"]) if isinstance(d, str) and d]
@@ -702,7 +705,9 @@ def _notes(summary: pd.DataFrame, provenance: dict[str, Any] | None, snrs: list[
     noiseless = [s for s in snrs if s >= NOISELESS_DB]
     if noiseless:
         text += f"; {', '.join(format_snr(s) for s in noiseless)} dB is effectively noiseless"
-    peak = [m for m in dict.fromkeys(summary["method"]) if PEAK_POWER in str(m)] if "method" in summary.columns else []
+    if methods is None:
+        methods = list(summary["method"]) if "method" in summary.columns else []
+    peak = [m for m in dict.fromkeys(methods) if PEAK_POWER in str(m)]
     if peak:
         text += (f". {', '.join(map(str, peak))}: the sender scales its symbols to peak amplitude 1, not unit "
                  f"average power, so the value is the first paper's PSNR (N0 against the peak symbol energy)")
